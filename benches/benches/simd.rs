@@ -1,0 +1,2 @@
+//! Benchmarks of the bitnet-simd infrastructure (filled below).
+fn main() {}

@@ -1,0 +1,4 @@
+//! Aligned buffers and the scratch pool.
+
+pub mod aligned;
+pub mod pool;

@@ -1,0 +1,26 @@
+//! Vectorised memory operations: copy, non-temporal copy, fill.
+//!
+//! All of them take slices at any address and check lengths, returning [`MemError`] on mismatch.
+
+mod arch;
+pub mod copy;
+pub mod fill;
+
+pub use copy::{copy, copy_nontemporal};
+pub use fill::fill;
+
+/// Why a memory operation was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MemError {
+    /// Source and destination lengths differ.
+    #[error("length mismatch: destination has {dst} elements, source {src}")]
+    LengthMismatch {
+        /// Destination length.
+        dst: usize,
+        /// Source length.
+        src: usize,
+    },
+    /// The ISA ceiling could not be resolved.
+    #[error(transparent)]
+    Isa(#[from] crate::IsaError),
+}

@@ -1,0 +1,207 @@
+//! `Par`: the parallelism argument every bitnet-rs kernel takes.
+//!
+//! `Par::Seq` runs on the calling thread; `Par::Rayon(n)` splits the work into at most `n` parts
+//! run on rayon's global pool (rayon's work stealing is the dynamic scheduling: no hand-written
+//! scheduler). `Par::default()` uses every core the process may run on.
+//!
+//! Small problems lose more to fork-join than they gain: [`Par::for_work`] lowers the thread
+//! count so that each thread gets at least a minimum amount of work, and falls back to `Seq` below
+//! it. The per-call ISA override of [`crate::isa::with_isa`] is carried into the worker threads,
+//! so a test that forces a level forces it for the whole parallel kernel.
+
+use std::num::NonZeroUsize;
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use crate::isa;
+
+/// How many threads a kernel may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Par {
+    /// On the calling thread only.
+    Seq,
+    /// Split into at most `n` parts on rayon's global thread pool.
+    Rayon(NonZeroUsize),
+}
+
+impl Default for Par {
+    /// Every core this process may run on (`std::thread::available_parallelism`).
+    fn default() -> Par {
+        Par::all_cores()
+    }
+}
+
+impl Par {
+    /// Every core this process may run on; `Seq` on a single-core machine.
+    pub fn all_cores() -> Par {
+        Par::threads_or_seq(crate::affinity::core_count())
+    }
+
+    /// `n` threads, `Seq` for 0 or 1.
+    pub fn threads_or_seq(n: usize) -> Par {
+        match NonZeroUsize::new(n) {
+            Some(n) if n.get() > 1 => Par::Rayon(n),
+            _ => Par::Seq,
+        }
+    }
+
+    /// The most threads this setting uses.
+    pub fn threads(self) -> usize {
+        match self {
+            Par::Seq => 1,
+            Par::Rayon(n) => n.get(),
+        }
+    }
+
+    /// This setting limited so that each thread gets at least `min_work_per_thread` of the
+    /// `work` (in any unit: flops, bytes, rows); `Seq` when the work is below two threads' worth.
+    pub fn for_work(self, work: usize, min_work_per_thread: usize) -> Par {
+        let by_work = work / min_work_per_thread.max(1);
+        Par::threads_or_seq(self.threads().min(by_work))
+    }
+
+    /// Runs `f` on every range of a partition of `0..len` into at most `threads()` contiguous
+    /// ranges of equal length, a multiple of `granule` (the last range takes the remainder).
+    /// Returns when all ranges are done. Allocation-free.
+    pub fn for_each_range(self, len: usize, granule: usize, f: impl Fn(Range<usize>) + Sync) {
+        let chunk = chunk_len(len, self.threads(), granule);
+        if chunk >= len {
+            if len > 0 {
+                f(0..len);
+            }
+            return;
+        }
+        let ceiling = isa::current_override();
+        (0..len.div_ceil(chunk))
+            .into_par_iter()
+            .with_max_len(1)
+            .for_each(|p| {
+                let r = p * chunk..((p + 1) * chunk).min(len);
+                isa::with_validated_ceiling(ceiling, || f(r));
+            });
+    }
+
+    /// Splits `out` into at most `threads()` contiguous chunks of equal length, a multiple of
+    /// `granule` (the last takes the remainder), and runs `f(offset, chunk)` on each in parallel.
+    /// Allocation-free.
+    pub fn for_each_chunk_mut<T: Send>(
+        self,
+        out: &mut [T],
+        granule: usize,
+        f: impl Fn(usize, &mut [T]) + Sync,
+    ) {
+        let chunk = chunk_len(out.len(), self.threads(), granule);
+        if chunk >= out.len() {
+            if !out.is_empty() {
+                f(0, out);
+            }
+            return;
+        }
+        let ceiling = isa::current_override();
+        out.par_chunks_mut(chunk)
+            .with_max_len(1)
+            .enumerate()
+            .for_each(|(p, c)| isa::with_validated_ceiling(ceiling, || f(p * chunk, c)));
+    }
+
+    /// Runs `f(i)` for every task index in `0..n_tasks`, spread over at most `threads()` threads
+    /// with work stealing (for tasks of uneven cost).
+    pub fn for_each_task(self, n_tasks: usize, f: impl Fn(usize) + Sync) {
+        if self.threads() == 1 || n_tasks <= 1 {
+            (0..n_tasks).for_each(f);
+            return;
+        }
+        let ceiling = isa::current_override();
+        let threads = self.threads();
+        // At most `threads` tasks run at once: each of `threads` workers walks a strided share
+        // of the indices, and idle workers steal whole shares.
+        (0..threads.min(n_tasks))
+            .into_par_iter()
+            .with_max_len(1)
+            .for_each(|w| {
+                isa::with_validated_ceiling(ceiling, || {
+                    (w..n_tasks).step_by(threads).for_each(&f);
+                })
+            });
+    }
+}
+
+/// The length of each part when `0..len` is cut into at most `parts` contiguous parts whose
+/// length is a multiple of `granule` (the last part takes the remainder). Equal parts of
+/// `ceil(units / parts)` granules finish as early as any balanced split would.
+pub fn chunk_len(len: usize, parts: usize, granule: usize) -> usize {
+    let granule = granule.max(1);
+    let units = len.div_ceil(granule).max(1);
+    units.div_ceil(parts.clamp(1, units)) * granule
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn chunk_len_is_balanced_and_aligned() {
+        for len in [0, 1, 7, 64, 1000, 1001] {
+            for parts in [1, 2, 3, 8] {
+                for granule in [1, 4, 16, 2000] {
+                    let chunk = chunk_len(len, parts, granule);
+                    assert_eq!(chunk % granule, 0);
+                    assert!(len.div_ceil(chunk) <= parts);
+                    // No other split into at most `parts` granule-aligned parts has a shorter
+                    // longest part.
+                    let units = len.div_ceil(granule);
+                    assert!(chunk / granule <= units.div_ceil(parts).max(1));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn for_work_threshold() {
+        let p = Par::threads_or_seq(8);
+        assert_eq!(p.for_work(100, 1000), Par::Seq);
+        assert_eq!(p.for_work(2500, 1000).threads(), 2);
+        assert_eq!(p.for_work(1 << 30, 1000).threads(), 8);
+        assert_eq!(Par::threads_or_seq(1), Par::Seq);
+        assert_eq!(Par::Seq.for_work(1 << 30, 1), Par::Seq);
+    }
+
+    #[test]
+    fn every_index_runs_once() {
+        for par in [Par::Seq, Par::threads_or_seq(2), Par::threads_or_seq(5)] {
+            let hits: Vec<AtomicUsize> = (0..103).map(|_| AtomicUsize::new(0)).collect();
+            par.for_each_range(103, 4, |r| {
+                for i in r {
+                    hits[i].fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            par.for_each_task(103, |i| {
+                hits[i].fetch_add(1, Ordering::Relaxed);
+            });
+            let mut out = vec![0usize; 103];
+            par.for_each_chunk_mut(&mut out, 8, |off, chunk| {
+                for (j, o) in chunk.iter_mut().enumerate() {
+                    *o = off + j;
+                }
+            });
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 2));
+            assert!(out.iter().enumerate().all(|(i, &o)| i == o));
+        }
+    }
+
+    #[test]
+    fn override_reaches_workers() {
+        let seen = std::sync::Mutex::new(Vec::new());
+        crate::isa::with_isa(crate::Isa::Scalar, || {
+            Par::threads_or_seq(4).for_each_task(16, |_| {
+                seen.lock().unwrap().push(crate::isa::active_isa().unwrap());
+            });
+        })
+        .unwrap();
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(seen.len(), 16);
+        assert!(seen.iter().all(|&i| i == crate::Isa::Scalar));
+    }
+}
