@@ -45,6 +45,52 @@ pub struct RowMeta {
     pub note: String,
 }
 
+impl RowMeta {
+    /// A row of ours, reported as a latency (`ns`) until [`RowMeta::throughput`] says otherwise.
+    pub fn new(group: &str, function: &str, parameter: &str) -> RowMeta {
+        RowMeta {
+            group: group.into(),
+            function: function.into(),
+            parameter: parameter.into(),
+            role: Role::Ours,
+            unit: "ns".into(),
+            work_per_iter: 1.0,
+            limit: None,
+            note: String::new(),
+        }
+    }
+
+    /// Marks the row as a peer's.
+    pub fn peer(mut self) -> RowMeta {
+        self.role = Role::Peer;
+        self
+    }
+
+    /// Reports `work` units of `unit` per iteration (e.g. bytes and `GB/s`).
+    pub fn throughput(mut self, unit: &str, work: f64) -> RowMeta {
+        self.unit = unit.into();
+        self.work_per_iter = work;
+        self
+    }
+
+    /// The machine limit this row is a fraction of.
+    pub fn limit(mut self, key: &str) -> RowMeta {
+        self.limit = Some(key.to_owned());
+        self
+    }
+
+    /// What the row measures.
+    pub fn note(mut self, note: impl Into<String>) -> RowMeta {
+        self.note = note.into();
+        self
+    }
+
+    /// Records the row (see [`record`]).
+    pub fn record(self) {
+        record(&self);
+    }
+}
+
 /// Appends `row` to the file named by `BITNET_BENCH_META`, if set.
 pub fn record(row: &RowMeta) {
     let Ok(path) = std::env::var(META_ENV) else {
@@ -67,11 +113,11 @@ pub fn record(row: &RowMeta) {
 
 /// A human-readable byte size: `4KiB`, `1MiB`, `1GiB`, or a plain count.
 pub fn size_label(bytes: usize) -> String {
-    if bytes >= 1 << 30 && bytes % (1 << 30) == 0 {
+    if bytes >= 1 << 30 && bytes.is_multiple_of(1 << 30) {
         format!("{}GiB", bytes >> 30)
-    } else if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+    } else if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{}MiB", bytes >> 20)
-    } else if bytes >= 1 << 10 && bytes % (1 << 10) == 0 {
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
         format!("{}KiB", bytes >> 10)
     } else {
         format!("{bytes}B")

@@ -16,31 +16,18 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| format!("unknown {} CPU", std::env::consts::ARCH))
 }
 
-/// A one-line description of the machine, for report headers.
-pub fn machine_line() -> String {
-    let c = CacheInfo::get();
-    format!(
-        "{} · {} cores · L1d {} KiB, L2 {} KiB, L3 {} MiB · levels: {}",
-        cpu_model(),
-        c.cores,
-        c.l1d >> 10,
-        c.l2 >> 10,
-        c.l3 >> 20,
-        Isa::supported()
-            .iter()
-            .map(|i| i.name())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
 pub fn run() -> Result<()> {
     let f = CpuFeatures::get();
     let c = CacheInfo::get();
     println!("CPU            {}", cpu_model());
     println!("arch           {}", std::env::consts::ARCH);
     println!("features       {}", f.present_names());
-    let absent: Vec<_> = f.list().iter().filter(|(_, p)| !p).map(|(n, _)| *n).collect();
+    let absent: Vec<_> = f
+        .list()
+        .iter()
+        .filter(|(_, p)| !p)
+        .map(|(n, _)| *n)
+        .collect();
     println!("absent         {}", absent.join(" "));
     println!("levels         (scalar always)");
     for isa in bitnet_simd::isa::native_isas() {
@@ -60,7 +47,10 @@ pub fn run() -> Result<()> {
     }
     match bitnet_simd::isa::env_ceiling() {
         Ok(Some(isa)) => println!("BITNET_ISA     {isa} (ceiling)"),
-        Ok(None) => println!("BITNET_ISA     unset (best level: {})", Isa::best_supported()),
+        Ok(None) => println!(
+            "BITNET_ISA     unset (best level: {})",
+            Isa::best_supported()
+        ),
         Err(e) => println!("BITNET_ISA     error: {e}"),
     }
     println!(

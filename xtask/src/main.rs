@@ -7,12 +7,18 @@
 //!   and `docs/BENCHMARKS.md`.
 //! - `ci`: fmt, clippy, benches compiled, then `test`.
 
+mod bench;
+mod ci;
+mod cmd;
 mod info;
 mod limits;
+mod report;
+mod test;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <info | limits [--quick] | test | bench [--target-cpu CPU] [--quick] | ci>";
+const USAGE: &str =
+    "usage: cargo xtask <info | limits [--quick] | test | bench [--target-cpu CPU] [--quick] | ci>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,6 +28,9 @@ fn main() -> Result<()> {
     match command.as_str() {
         "info" => info::run(),
         "limits" => limits::run_cli(rest).map(|_| ()),
+        "test" => test::run_cli(),
+        "bench" => bench::run_cli(rest),
+        "ci" => ci::run_cli(),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())

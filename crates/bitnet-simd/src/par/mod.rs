@@ -1,13 +1,21 @@
 //! `Par`: the parallelism argument every bitnet-rs kernel takes.
 //!
-//! `Par::Seq` runs on the calling thread; `Par::Rayon(n)` splits the work into at most `n` parts
-//! run on rayon's global pool (rayon's work stealing is the dynamic scheduling: no hand-written
-//! scheduler). `Par::default()` uses every core the process may run on.
+//! - `Par::Seq` runs on the calling thread.
+//! - `Par::Threads(n)` splits the work into at most `n` parts run on a persistent spin-then-park
+//!   pool ([`pool::SpinPool`]): the default, because a decode-step kernel takes tens of
+//!   microseconds and rayon's fork-join (waking parked workers) costs a large share of that —
+//!   `cargo xtask bench` measures both in the group `simd/par_fork_join`.
+//! - `Par::Rayon(n)` splits the work into at most `n` parts on rayon's global pool: work stealing
+//!   for long, uneven jobs, and composition with the caller's own rayon code.
+//!
+//! `Par::default()` is `Threads` over every core the process may run on.
 //!
 //! Small problems lose more to fork-join than they gain: [`Par::for_work`] lowers the thread
 //! count so that each thread gets at least a minimum amount of work, and falls back to `Seq` below
 //! it. The per-call ISA override of [`crate::isa::with_isa`] is carried into the worker threads,
 //! so a test that forces a level forces it for the whole parallel kernel.
+
+pub mod pool;
 
 use std::num::NonZeroUsize;
 use std::ops::Range;
@@ -15,12 +23,15 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::isa;
+use pool::SpinPool;
 
 /// How many threads a kernel may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Par {
     /// On the calling thread only.
     Seq,
+    /// Split into at most `n` parts on the persistent spin-then-park pool (and the caller).
+    Threads(NonZeroUsize),
     /// Split into at most `n` parts on rayon's global thread pool.
     Rayon(NonZeroUsize),
 }
@@ -38,10 +49,10 @@ impl Par {
         Par::threads_or_seq(crate::affinity::core_count())
     }
 
-    /// `n` threads, `Seq` for 0 or 1.
+    /// `n` threads on the spin pool, `Seq` for 0 or 1.
     pub fn threads_or_seq(n: usize) -> Par {
         match NonZeroUsize::new(n) {
-            Some(n) if n.get() > 1 => Par::Rayon(n),
+            Some(n) if n.get() > 1 => Par::Threads(n),
             _ => Par::Seq,
         }
     }
@@ -50,7 +61,31 @@ impl Par {
     pub fn threads(self) -> usize {
         match self {
             Par::Seq => 1,
-            Par::Rayon(n) => n.get(),
+            Par::Threads(n) | Par::Rayon(n) => n.get(),
+        }
+    }
+
+    /// The same backend with at most `n` threads (`Seq` for 0 or 1).
+    pub fn with_threads(self, n: usize) -> Par {
+        match (self, NonZeroUsize::new(n)) {
+            (Par::Rayon(_), Some(n)) if n.get() > 1 => Par::Rayon(n),
+            (Par::Seq, _) => Par::Seq,
+            _ => Par::threads_or_seq(n),
+        }
+    }
+
+    /// Runs `f(p)` for each part `p` in `0..n_parts` on this backend, with the caller's ISA
+    /// override installed in every worker.
+    fn run_parts(self, n_parts: usize, f: impl Fn(usize) + Sync) {
+        let ceiling = isa::current_override();
+        let with_ceiling = |p: usize| isa::with_validated_ceiling(ceiling, || f(p));
+        match self {
+            Par::Seq => (0..n_parts).for_each(f),
+            Par::Threads(_) => SpinPool::global().run(n_parts, &with_ceiling),
+            Par::Rayon(_) => (0..n_parts)
+                .into_par_iter()
+                .with_max_len(1)
+                .for_each(with_ceiling),
         }
     }
 
@@ -58,7 +93,7 @@ impl Par {
     /// `work` (in any unit: flops, bytes, rows); `Seq` when the work is below two threads' worth.
     pub fn for_work(self, work: usize, min_work_per_thread: usize) -> Par {
         let by_work = work / min_work_per_thread.max(1);
-        Par::threads_or_seq(self.threads().min(by_work))
+        self.with_threads(self.threads().min(by_work))
     }
 
     /// Runs `f` on every range of a partition of `0..len` into at most `threads()` contiguous
@@ -72,14 +107,9 @@ impl Par {
             }
             return;
         }
-        let ceiling = isa::current_override();
-        (0..len.div_ceil(chunk))
-            .into_par_iter()
-            .with_max_len(1)
-            .for_each(|p| {
-                let r = p * chunk..((p + 1) * chunk).min(len);
-                isa::with_validated_ceiling(ceiling, || f(r));
-            });
+        self.run_parts(len.div_ceil(chunk), |p| {
+            f(p * chunk..((p + 1) * chunk).min(len))
+        });
     }
 
     /// Splits `out` into at most `threads()` contiguous chunks of equal length, a multiple of
@@ -98,32 +128,54 @@ impl Par {
             }
             return;
         }
-        let ceiling = isa::current_override();
-        out.par_chunks_mut(chunk)
-            .with_max_len(1)
-            .enumerate()
-            .for_each(|(p, c)| isa::with_validated_ceiling(ceiling, || f(p * chunk, c)));
+        let len = out.len();
+        let base = SendPtr(out.as_mut_ptr());
+        self.run_parts(len.div_ceil(chunk), |p| {
+            let start = p * chunk;
+            let end = (start + chunk).min(len);
+            // SAFETY: parts are disjoint ranges of `out` (each part index runs exactly once), and
+            // `out` is exclusively borrowed for the whole call, which returns after all parts.
+            let part =
+                unsafe { std::slice::from_raw_parts_mut(base.get().add(start), end - start) };
+            f(start, part);
+        });
     }
 
-    /// Runs `f(i)` for every task index in `0..n_tasks`, spread over at most `threads()` threads
-    /// with work stealing (for tasks of uneven cost).
+    /// Runs `f(i)` for every task index in `0..n_tasks` on at most `threads()` threads. Tasks are
+    /// claimed one at a time (the pool) or stolen (rayon), so uneven tasks balance.
     pub fn for_each_task(self, n_tasks: usize, f: impl Fn(usize) + Sync) {
         if self.threads() == 1 || n_tasks <= 1 {
             (0..n_tasks).for_each(f);
             return;
         }
-        let ceiling = isa::current_override();
-        let threads = self.threads();
-        // At most `threads` tasks run at once: each of `threads` workers walks a strided share
-        // of the indices, and idle workers steal whole shares.
-        (0..threads.min(n_tasks))
-            .into_par_iter()
-            .with_max_len(1)
-            .for_each(|w| {
-                isa::with_validated_ceiling(ceiling, || {
-                    (w..n_tasks).step_by(threads).for_each(&f);
-                })
-            });
+        match self {
+            Par::Threads(_) if n_tasks <= pool::MAX_PARTS => self.run_parts(n_tasks, f),
+            _ => {
+                // Too many tasks for one pool job, or rayon: each of `threads` workers walks a
+                // strided share of the indices.
+                let threads = self.threads().min(n_tasks);
+                self.run_parts(threads, |w| (w..n_tasks).step_by(threads).for_each(&f));
+            }
+        }
+    }
+}
+
+/// A raw pointer that may cross threads: the caller guarantees disjoint use.
+struct SendPtr<T>(*mut T);
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendPtr<T> {}
+// SAFETY: only used by `for_each_chunk_mut`, whose parts touch disjoint elements of a slice of
+// `T: Send`.
+unsafe impl<T: Send> Send for SendPtr<T> {}
+// SAFETY: as above: shared references to the wrapper only copy the pointer.
+unsafe impl<T: Send> Sync for SendPtr<T> {}
+impl<T> SendPtr<T> {
+    fn get(self) -> *mut T {
+        self.0
     }
 }
 
@@ -170,7 +222,13 @@ mod tests {
 
     #[test]
     fn every_index_runs_once() {
-        for par in [Par::Seq, Par::threads_or_seq(2), Par::threads_or_seq(5)] {
+        let five = NonZeroUsize::new(5).unwrap();
+        for par in [
+            Par::Seq,
+            Par::threads_or_seq(2),
+            Par::Threads(five),
+            Par::Rayon(five),
+        ] {
             let hits: Vec<AtomicUsize> = (0..103).map(|_| AtomicUsize::new(0)).collect();
             par.for_each_range(103, 4, |r| {
                 for i in r {
@@ -194,14 +252,17 @@ mod tests {
     #[test]
     fn override_reaches_workers() {
         let seen = std::sync::Mutex::new(Vec::new());
+        let four = NonZeroUsize::new(4).unwrap();
         crate::isa::with_isa(crate::Isa::Scalar, || {
-            Par::threads_or_seq(4).for_each_task(16, |_| {
-                seen.lock().unwrap().push(crate::isa::active_isa().unwrap());
-            });
+            for par in [Par::Threads(four), Par::Rayon(four)] {
+                par.for_each_task(16, |_| {
+                    seen.lock().unwrap().push(crate::isa::active_isa().unwrap());
+                });
+            }
         })
         .unwrap();
         let seen = seen.into_inner().unwrap();
-        assert_eq!(seen.len(), 16);
+        assert_eq!(seen.len(), 32);
         assert!(seen.iter().all(|&i| i == crate::Isa::Scalar));
     }
 }
