@@ -38,3 +38,8 @@ pub use par::Par;
 
 /// The `pulp` crate this layer is built on, re-exported so kernels name the same version.
 pub use pulp;
+
+/// The README's code examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
