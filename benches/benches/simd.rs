@@ -7,6 +7,7 @@ use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use bitnet_benches::{RowMeta, quick, size_label};
+use bitnet_simd::timer::PerfTimer;
 use bitnet_simd::{AlignedVec, CacheInfo, Par, ScratchPool, mem};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -197,15 +198,14 @@ fn busy_wait(gap: Duration) {
 
 /// A task of a fixed amount of memory-bound work (summing an L2-resident buffer), run on one
 /// thread and split over all cores by each backend: the difference from `seq / threads` is the
-/// fork-join cost. The `after_gap` rows time each call after 200 µs of single-threaded work
-/// (long enough for idle workers to park), the others back to back.
+/// fork-join cost. Rows time calls back to back, after 30 µs of single-threaded work (the norms
+/// and quantization between two projections of a decode step), and after 1 ms (workers parked).
 fn fork_join(c: &mut Criterion) {
     let group_name = "simd/par_fork_join";
     let mut g = c.benchmark_group(group_name);
     let cores = NonZeroUsize::new(bitnet_simd::affinity::core_count()).unwrap();
     let threads = cores.get();
-    let gap = Duration::from_micros(200);
-    for (label, n) in [("20us", 64usize << 10), ("50us", 160 << 10)] {
+    for (label, n) in [("20us", 96usize << 10), ("50us", 160 << 10)] {
         let data: Vec<u32> = (0..n as u32).collect();
         let sum = |r: std::ops::Range<usize>| -> u32 {
             let mut acc = 0u32;
@@ -236,33 +236,55 @@ fn fork_join(c: &mut Criterion) {
                     })
                 })
             });
-            let name = format!("{backend}_{threads}t_after_gap");
-            let note = format!(
-                "Par::{par:?}.for_each_range, each call after 200 µs of single-threaded work; only the call is timed"
-            );
-            RowMeta::new(group_name, &name, label).note(&note).record();
-            g.bench_function(BenchmarkId::new(&name, label), |b| {
-                b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        busy_wait(gap);
-                        let t = Instant::now();
-                        par.for_each_range(n, 1024, |r| {
-                            black_box(sum(r));
-                        });
-                        total += t.elapsed();
-                    }
-                    total
-                })
-            });
+            for (suffix, gap, what) in [
+                ("gap30us", Duration::from_micros(30), "30 µs"),
+                (
+                    "parked",
+                    Duration::from_millis(1),
+                    "1 ms (idle workers have parked)",
+                ),
+            ] {
+                let name = format!("{backend}_{threads}t_{suffix}");
+                let note = format!(
+                    "Par::{par:?}.for_each_range, each call after {what} of single-threaded work; only the call is timed"
+                );
+                RowMeta::new(group_name, &name, label).note(note).record();
+                g.bench_function(BenchmarkId::new(&name, label), |b| {
+                    b.iter_custom(|iters| {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            busy_wait(gap);
+                            let t = Instant::now();
+                            par.for_each_range(n, 1024, |r| {
+                                black_box(sum(r));
+                            });
+                            total += t.elapsed();
+                        }
+                        total
+                    })
+                });
+            }
         }
     }
+    g.finish();
+}
+
+/// The cost of the timing utility itself: one `PerfTimer::start` plus one `elapsed`.
+fn timer(c: &mut Criterion) {
+    let group_name = "simd/timer";
+    let mut g = c.benchmark_group(group_name);
+    RowMeta::new(group_name, "perf_timer", "start+elapsed")
+        .note("PerfTimer::start then elapsed_secs (two monotonic clock reads)")
+        .record();
+    g.bench_function(BenchmarkId::new("perf_timer", "start+elapsed"), |b| {
+        b.iter(|| black_box(PerfTimer::start().elapsed_secs()))
+    });
     g.finish();
 }
 
 criterion_group! {
     name = benches;
     config = configure(&mut Criterion::default());
-    targets = pool_vs_alloc, copies, fills, fork_join
+    targets = pool_vs_alloc, copies, fills, fork_join, timer
 }
 criterion_main!(benches);
