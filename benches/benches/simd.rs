@@ -134,10 +134,18 @@ fn copies(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("copy_from_slice", &p), |b| {
             b.iter(|| d.copy_from_slice(black_box(s)))
         });
+        RowMeta::new(group_name, "copy_cached", &p)
+            .throughput("GB/s", bytes as f64)
+            .limit(&limit)
+            .note("mem::copy_cached, generic vector loop, ordinary stores")
+            .record();
+        g.bench_function(BenchmarkId::new("copy_cached", &p), |b| {
+            b.iter(|| mem::copy_cached(d, black_box(s)).unwrap())
+        });
         RowMeta::new(group_name, "copy", &p)
             .throughput("GB/s", bytes as f64)
             .limit(&limit)
-            .note("mem::copy, generic vector loop")
+            .note("mem::copy: copy_cached below half the LLC, copy_nontemporal from there")
             .record();
         g.bench_function(BenchmarkId::new("copy", &p), |b| {
             b.iter(|| mem::copy(d, black_box(s)).unwrap())
@@ -187,6 +195,24 @@ fn fills(c: &mut Criterion) {
     g.finish();
 }
 
+/// The `n <= max` for which `work(n)` takes about `target_secs` on one thread (median of 15).
+fn calibrate(target_secs: f64, max: usize, work: impl Fn(usize)) -> usize {
+    let time = |n: usize| {
+        let mut t: Vec<f64> = (0..15)
+            .map(|_| {
+                let s = Instant::now();
+                work(n);
+                s.elapsed().as_secs_f64()
+            })
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t[7]
+    };
+    let probe = max / 16;
+    let n = (probe as f64 * target_secs / time(probe)) as usize;
+    n.clamp(1024, max)
+}
+
 /// Waits `gap` on the calling thread, busy, as the single-threaded work between two kernels of
 /// a decode step would.
 fn busy_wait(gap: Duration) {
@@ -205,16 +231,19 @@ fn fork_join(c: &mut Criterion) {
     let mut g = c.benchmark_group(group_name);
     let cores = NonZeroUsize::new(bitnet_simd::affinity::core_count()).unwrap();
     let threads = cores.get();
-    for (label, n) in [("20us", 96usize << 10), ("50us", 160 << 10)] {
-        let data: Vec<u32> = (0..n as u32).collect();
-        let sum = |r: std::ops::Range<usize>| -> u32 {
-            let mut acc = 0u32;
-            for _ in 0..4 {
-                acc =
-                    acc.wrapping_add(data[r.clone()].iter().fold(0u32, |a, &x| a.wrapping_add(x)));
-            }
-            acc
-        };
+    let data: Vec<u32> = (0..1u32 << 20).collect();
+    // Eight passes over a range of an L2-sized buffer: memory-bound work like a GEMV in cache.
+    let sum = |r: std::ops::Range<usize>| -> u32 {
+        let mut acc = 0u32;
+        for _ in 0..8 {
+            acc = acc.wrapping_add(data[r.clone()].iter().fold(0u32, |a, &x| a.wrapping_add(x)));
+        }
+        acc
+    };
+    for (label, target) in [("20us", 20e-6), ("50us", 50e-6)] {
+        let n = calibrate(target, data.len(), |n| {
+            black_box(sum(0..n));
+        });
         g.throughput(Throughput::Elements(1));
         RowMeta::new(group_name, "seq", label)
             .note("the whole task on the calling thread")

@@ -87,7 +87,7 @@ pub fn run_cli(raw: &[String]) -> Result<()> {
     };
     let bench_cmd = |extra: &[&str]| {
         let mut c = cargo();
-        c.args(["bench", "--package", "bitnet-benches"])
+        c.args(["bench", "--package", "bitnet-benches", "--benches"])
             .args(extra)
             .env("CARGO_TARGET_DIR", &target_dir)
             .env("RUSTFLAGS", &rustflags);

@@ -16,11 +16,14 @@ proptest! {
         for isa in testable_isas().unwrap() {
             let mut a = vec![0xEEu8; len + dst_off + 8];
             let mut b = vec![0xEEu8; len + dst_off + 8];
+            let mut c = vec![0xEEu8; len + dst_off + 8];
             with_isa(isa, || {
-                mem::copy(&mut a[dst_off..dst_off + len], src).unwrap();
+                mem::copy_cached(&mut a[dst_off..dst_off + len], src).unwrap();
                 mem::copy_nontemporal(&mut b[dst_off..dst_off + len], src).unwrap();
+                mem::copy(&mut c[dst_off..dst_off + len], src).unwrap();
             }).unwrap();
-            prop_assert_eq!(&a[dst_off..dst_off + len], src, "{} copy", isa);
+            prop_assert_eq!(&c[dst_off..dst_off + len], src, "{} copy", isa);
+            prop_assert_eq!(&a[dst_off..dst_off + len], src, "{} copy_cached", isa);
             prop_assert_eq!(&b[dst_off..dst_off + len], src, "{} copy_nontemporal", isa);
             // Nothing outside the destination is touched.
             prop_assert!(a[..dst_off].iter().chain(&a[dst_off + len..]).all(|&x| x == 0xEE));

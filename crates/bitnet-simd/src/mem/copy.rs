@@ -2,27 +2,47 @@
 //! `memcpy_nt`).
 //!
 //! A non-temporal store writes a full cache line to memory without first reading it into the
-//! cache (no read-for-ownership) and without evicting useful data: it can win for copies much
-//! larger than the last-level cache and loses for anything that fits in it, because the
-//! destination is not in cache afterwards. `cargo xtask bench` measures both against
-//! `copy_from_slice` from 4 KiB to 1 GiB; `docs/BENCHMARKS.md` says where each wins.
+//! cache (no read-for-ownership) and without evicting useful data: it wins for copies too large
+//! for the last-level cache and loses for anything that fits in it, because the destination is
+//! not in cache afterwards. `cargo xtask bench` measures both against `copy_from_slice` from
+//! 4 KiB to 1 GiB (group `simd/copy` of `docs/BENCHMARKS.md`). On the Zen 4 machine of our first
+//! report, streaming stores lost 2–4× up to 4 MiB and won from 16 MiB (half its 32 MiB L3) up:
+//! so [`copy`] switches to them at half the last-level cache ([`nontemporal_threshold`]).
 
 use super::MemError;
 use super::arch;
 use crate::dispatch::Level;
 use pulp::{Simd, WithSimd};
 
-/// Copies `src` into `dst` with vector loads and stores at the active level (any alignment).
+/// Copies `src` into `dst` with vector loads and stores at the active level (any alignment),
+/// using streaming stores ([`copy_nontemporal`]) from [`nontemporal_threshold`] bytes up.
 pub fn copy<T: bytemuck::Pod>(dst: &mut [T], src: &[T]) -> Result<(), MemError> {
+    check(dst.len(), src.len())?;
+    if size_of_val(src) >= nontemporal_threshold() {
+        return copy_nontemporal(dst, src);
+    }
+    copy_cached(dst, src)
+}
+
+/// Copies `src` into `dst` with ordinary vector loads and stores at the active level, whatever
+/// the size (the seed's `aligned_copy`; any alignment works).
+pub fn copy_cached<T: bytemuck::Pod>(dst: &mut [T], src: &[T]) -> Result<(), MemError> {
     check(dst.len(), src.len())?;
     let (dst, src) = (bytes_mut(dst), bytemuck::cast_slice(src));
     Level::active()?.run(CopyBytes { dst, src });
     Ok(())
 }
 
+/// The size in bytes from which [`copy`] uses streaming stores: half the last-level cache
+/// ([`crate::CacheInfo`], overridable with `BITNET_L3`).
+pub fn nontemporal_threshold() -> usize {
+    (crate::CacheInfo::get().l3 / 2).max(1 << 20)
+}
+
 /// Copies `src` into `dst` with non-temporal (cache-bypassing) stores at the active level.
 ///
-/// At the scalar level there is no non-temporal store and this is a plain copy. The stores are
+/// Faster than a cached copy only for copies larger than the last-level cache (see the module
+/// docs); [`copy`] chooses it by itself. At the scalar level there is no non-temporal store and this is a plain copy. The stores are
 /// ordered (`sfence`) before returning, so the copy is visible to other threads like any other.
 pub fn copy_nontemporal<T: bytemuck::Pod>(dst: &mut [T], src: &[T]) -> Result<(), MemError> {
     check(dst.len(), src.len())?;
@@ -93,7 +113,7 @@ mod tests {
                     let mut a = vec![0u8; len + offset];
                     let mut b = vec![0u8; len + 1];
                     with_isa(isa, || {
-                        copy(&mut a[offset..], src).unwrap();
+                        copy_cached(&mut a[offset..], src).unwrap();
                         copy_nontemporal(&mut b[1..], src).unwrap();
                     })
                     .unwrap();

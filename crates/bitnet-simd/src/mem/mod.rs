@@ -6,7 +6,7 @@ mod arch;
 pub mod copy;
 pub mod fill;
 
-pub use copy::{copy, copy_nontemporal};
+pub use copy::{copy, copy_cached, copy_nontemporal, nontemporal_threshold};
 pub use fill::fill;
 
 /// Why a memory operation was refused.
