@@ -71,6 +71,29 @@ fn a_panicking_part_panics_the_caller_and_the_pool_survives() {
         count.fetch_add(1, Ordering::Relaxed);
     });
     assert_eq!(count.load(Ordering::Relaxed), 8);
+    // Still parallel, not quietly sequential: two slow parts run on two threads.
+    if bitnet_simd::affinity::core_count() >= 2 {
+        let ids = std::sync::Mutex::new(std::collections::HashSet::new());
+        SpinPool::global().run(2, &|_| {
+            ids.lock().unwrap().insert(std::thread::current().id());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        });
+        assert_eq!(
+            ids.into_inner().unwrap().len(),
+            2,
+            "pool fell back to one thread"
+        );
+    }
+}
+
+#[test]
+fn more_parts_than_the_claim_word_counts() {
+    let n = bitnet_simd::par::pool::MAX_PARTS * 2 + 3;
+    let hits: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+    SpinPool::global().run(n, &|i| {
+        hits[i].fetch_add(1, Ordering::Relaxed);
+    });
+    assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
 }
 
 #[test]

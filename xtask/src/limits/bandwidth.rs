@@ -147,105 +147,114 @@ unsafe fn read_ymm(lines: &[Line]) -> u64 {
     lanes.into_iter().fold(tail_sum, u64::wrapping_add)
 }
 
-/// Copies `src` into `dst` (equal lengths) with vector loads and ordinary (temporal) stores.
-pub fn copy(src: &[Line], dst: &mut [Line]) {
+/// How the copy loops store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stores {
+    /// Ordinary stores: each destination line is read into the cache first (read for ownership).
+    Temporal,
+    /// Streaming (`vmovntdq`) stores: whole lines go to memory without being read, then `sfence`.
+    NonTemporal,
+}
+
+/// Copies `src` into `dst` (equal lengths) with vector loads and the given kind of stores.
+pub fn copy(src: &[Line], dst: &mut [Line], stores: Stores) {
     assert_eq!(src.len(), dst.len());
     let f = CpuFeatures::get();
+    let nt = stores == Stores::NonTemporal;
     if f.avx512f {
         // SAFETY: AVX-512F is present (checked just above).
-        unsafe { copy_zmm(src, dst) }
+        unsafe {
+            if nt {
+                copy_zmm_nt(src, dst)
+            } else {
+                copy_zmm(src, dst)
+            }
+        }
     } else if f.avx2 {
         // SAFETY: AVX2 is present (checked just above).
-        unsafe { copy_ymm(src, dst) }
+        unsafe {
+            if nt {
+                copy_ymm_nt(src, dst)
+            } else {
+                copy_ymm(src, dst)
+            }
+        }
     } else {
         dst.copy_from_slice(src);
     }
 }
 
-/// Copies 4 lines (256 bytes) per iteration: 4 zmm loads, then 4 zmm stores.
+/// Defines a copy loop over 256-byte blocks of 64-byte aligned lines: four aligned vector loads,
+/// then four stores with the named instruction, then the tail with `copy_from_slice`.
 ///
 /// Written in `asm!` because the compiler turns the same loop written with intrinsics into a
 /// `memcpy` call, whose strategy (e.g. non-temporal stores for large sizes) is the C library's.
-///
-/// # Safety
-///
-/// The CPU must support AVX-512F.
-#[target_feature(enable = "avx512f")]
-unsafe fn copy_zmm(src: &[Line], dst: &mut [Line]) {
-    let (src_blocks, src_tail) = src.as_chunks::<4>();
-    let (dst_blocks, dst_tail) = dst.as_chunks_mut::<4>();
-    if !src_blocks.is_empty() {
-        // SAFETY: `src_blocks` and `dst_blocks` hold the same number (≥ 1) of 256-byte blocks of
-        // 64-byte aligned lines, readable and writable respectively; the loop touches exactly them.
-        unsafe {
-            asm!(
-                "2:",
-                "vmovdqa64 {v0}, [{s}]",
-                "vmovdqa64 {v1}, [{s} + 64]",
-                "vmovdqa64 {v2}, [{s} + 128]",
-                "vmovdqa64 {v3}, [{s} + 192]",
-                "vmovdqa64 [{d}], {v0}",
-                "vmovdqa64 [{d} + 64], {v1}",
-                "vmovdqa64 [{d} + 128], {v2}",
-                "vmovdqa64 [{d} + 192], {v3}",
-                "add {s}, 256",
-                "add {d}, 256",
-                "dec {n}",
-                "jnz 2b",
-                s = inout(reg) src_blocks.as_ptr() => _,
-                d = inout(reg) dst_blocks.as_mut_ptr() => _,
-                n = inout(reg) src_blocks.len() => _,
-                v0 = out(zmm_reg) _,
-                v1 = out(zmm_reg) _,
-                v2 = out(zmm_reg) _,
-                v3 = out(zmm_reg) _,
-                options(nostack),
-            );
+macro_rules! copy_loop {
+    ($(#[$doc:meta])* $name:ident, $feature:literal, $reg:ident, $load:literal, $store:literal,
+     $w:literal, $fence:literal) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        ///
+        #[doc = concat!("The CPU must support ", $feature, ".")]
+        #[target_feature(enable = $feature)]
+        unsafe fn $name(src: &[Line], dst: &mut [Line]) {
+            // 4 vectors per block: 4 lines of zmm, 2 lines of ymm.
+            const LINES: usize = 4 * $w / 64;
+            let (src_blocks, src_tail) = src.as_chunks::<LINES>();
+            let (dst_blocks, dst_tail) = dst.as_chunks_mut::<LINES>();
+            if !src_blocks.is_empty() {
+                // SAFETY: `src_blocks` and `dst_blocks` hold the same number (≥ 1) of blocks of
+                // 64-byte aligned lines, readable and writable respectively; the loop touches
+                // exactly them.
+                unsafe {
+                    asm!(
+                        "2:",
+                        concat!($load, " {v0}, [{s}]"),
+                        concat!($load, " {v1}, [{s} + ", $w, "]"),
+                        concat!($load, " {v2}, [{s} + 2 * ", $w, "]"),
+                        concat!($load, " {v3}, [{s} + 3 * ", $w, "]"),
+                        concat!($store, " [{d}], {v0}"),
+                        concat!($store, " [{d} + ", $w, "], {v1}"),
+                        concat!($store, " [{d} + 2 * ", $w, "], {v2}"),
+                        concat!($store, " [{d} + 3 * ", $w, "], {v3}"),
+                        concat!("add {s}, 4 * ", $w),
+                        concat!("add {d}, 4 * ", $w),
+                        "dec {n}",
+                        "jnz 2b",
+                        $fence,
+                        s = inout(reg) src_blocks.as_ptr() => _,
+                        d = inout(reg) dst_blocks.as_mut_ptr() => _,
+                        n = inout(reg) src_blocks.len() => _,
+                        v0 = out($reg) _,
+                        v1 = out($reg) _,
+                        v2 = out($reg) _,
+                        v3 = out($reg) _,
+                        options(nostack),
+                    );
+                }
+            }
+            dst_tail.copy_from_slice(src_tail);
         }
-    }
-    dst_tail.copy_from_slice(src_tail);
+    };
 }
 
-/// Copies 2 lines (128 bytes) per iteration: 4 ymm loads, then 4 ymm stores (in `asm!` for the
-/// reason given at [`copy_zmm`]).
-///
-/// # Safety
-///
-/// The CPU must support AVX2.
-#[target_feature(enable = "avx2")]
-unsafe fn copy_ymm(src: &[Line], dst: &mut [Line]) {
-    let (src_blocks, src_tail) = src.as_chunks::<2>();
-    let (dst_blocks, dst_tail) = dst.as_chunks_mut::<2>();
-    if !src_blocks.is_empty() {
-        // SAFETY: as in `copy_zmm`, with 128-byte blocks.
-        unsafe {
-            asm!(
-                "2:",
-                "vmovdqa {v0}, [{s}]",
-                "vmovdqa {v1}, [{s} + 32]",
-                "vmovdqa {v2}, [{s} + 64]",
-                "vmovdqa {v3}, [{s} + 96]",
-                "vmovdqa [{d}], {v0}",
-                "vmovdqa [{d} + 32], {v1}",
-                "vmovdqa [{d} + 64], {v2}",
-                "vmovdqa [{d} + 96], {v3}",
-                "add {s}, 128",
-                "add {d}, 128",
-                "dec {n}",
-                "jnz 2b",
-                s = inout(reg) src_blocks.as_ptr() => _,
-                d = inout(reg) dst_blocks.as_mut_ptr() => _,
-                n = inout(reg) src_blocks.len() => _,
-                v0 = out(ymm_reg) _,
-                v1 = out(ymm_reg) _,
-                v2 = out(ymm_reg) _,
-                v3 = out(ymm_reg) _,
-                options(nostack),
-            );
-        }
-    }
-    dst_tail.copy_from_slice(src_tail);
-}
+copy_loop!(
+    /// Copies 4 lines per iteration with zmm loads and ordinary stores.
+    copy_zmm, "avx512f", zmm_reg, "vmovdqa64", "vmovdqa64", 64, ""
+);
+copy_loop!(
+    /// Copies 4 lines per iteration with zmm loads and streaming stores, then `sfence`.
+    copy_zmm_nt, "avx512f", zmm_reg, "vmovdqa64", "vmovntdq", 64, "sfence"
+);
+copy_loop!(
+    /// Copies 2 lines per iteration with ymm loads and ordinary stores.
+    copy_ymm, "avx2", ymm_reg, "vmovdqa", "vmovdqa", 32, ""
+);
+copy_loop!(
+    /// Copies 2 lines per iteration with ymm loads and streaming stores, then `sfence`.
+    copy_ymm_nt, "avx2", ymm_reg, "vmovdqa", "vmovntdq", 32, "sfence"
+);
 
 /// Sums `lines` `passes` times; the result is kept alive so no pass is optimised away.
 fn read_passes(lines: &[Line], passes: u64) {
@@ -287,7 +296,7 @@ fn shared(threads: usize) -> Timing {
     }
 }
 
-/// Measures `l2_read`, `llc_read`, `dram_read` and `dram_copy`, each on 1 thread and all cores.
+/// Measures `l2_read`, `llc_read`, `dram_read`, `dram_copy` and `dram_copy_nt`, each on 1 thread and all cores.
 pub fn measure(cfg: &Config, table: &mut Table) -> Result<()> {
     let caches = CacheInfo::get();
     let w = width();
@@ -357,34 +366,43 @@ pub fn measure(cfg: &Config, table: &mut Table) -> Result<()> {
     let half = dram.len() / 2;
     let (src, dst) = dram.split_at_mut(half);
     let copied = (src.len() * LINE) as f64;
-    let what = format!(
-        "copy {:.2} GiB -> {:.2} GiB split among threads, {w} loads and ordinary stores; \
-         value = bytes copied per second (DRAM traffic is 2-3× that)",
-        copied / (1u64 << 30) as f64,
-        copied / (1u64 << 30) as f64,
-    );
-    for (threads, _) in counts {
-        // Each thread takes its own (source, destination) pair out of a slot.
-        let per = (src.len() / 8).div_ceil(threads) * 8;
-        let slots: Vec<Mutex<Option<CopyPart<'_>>>> = src
-            .chunks(per)
-            .zip(dst.chunks_mut(per))
-            .map(|pair| Mutex::new(Some(pair)))
-            .collect();
-        let walls = pinned::run(
-            threads,
-            cfg.reps,
-            shared(threads),
-            |t| {
-                slots[t]
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take()
-                    .expect("one slot per thread")
-            },
-            |(s, d), _| copy(black_box(s), black_box(d)),
+    for (key, stores, how) in [
+        ("dram_copy", Stores::Temporal, "ordinary stores"),
+        (
+            "dram_copy_nt",
+            Stores::NonTemporal,
+            "streaming (non-temporal) stores",
+        ),
+    ] {
+        let what = format!(
+            "copy {:.2} GiB -> {:.2} GiB split among threads, {w} loads and {how}; \
+             value = bytes copied per second",
+            copied / (1u64 << 30) as f64,
+            copied / (1u64 << 30) as f64,
         );
-        record(table, "dram_copy", &what, threads, copied, &walls);
+        for (threads, _) in counts {
+            // Each thread takes its own (source, destination) pair out of a slot.
+            let per = (src.len() / 8).div_ceil(threads) * 8;
+            let slots: Vec<Mutex<Option<CopyPart<'_>>>> = src
+                .chunks(per)
+                .zip(dst.chunks_mut(per))
+                .map(|pair| Mutex::new(Some(pair)))
+                .collect();
+            let walls = pinned::run(
+                threads,
+                cfg.reps,
+                shared(threads),
+                |t| {
+                    slots[t]
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take()
+                        .expect("one slot per thread")
+                },
+                |(s, d), _| copy(black_box(s), black_box(d), stores),
+            );
+            record(table, key, &what, threads, copied, &walls);
+        }
     }
     black_box(&dram);
     Ok(())
@@ -405,9 +423,11 @@ mod tests {
         }
         let expected: u64 = (0..19u64).map(|i| 8 * i).sum();
         assert_eq!(read_sum(&src), expected);
-        let mut dst = vec![Line([0; 8]); src.len()];
-        copy(&src, &mut dst);
-        assert_eq!(read_sum(&dst), expected);
+        for stores in [Stores::Temporal, Stores::NonTemporal] {
+            let mut dst = vec![Line([0; 8]); src.len()];
+            copy(&src, &mut dst, stores);
+            assert_eq!(read_sum(&dst), expected);
+        }
     }
 
     #[test]

@@ -57,7 +57,13 @@ impl ScratchPool {
     /// # Panics
     /// If `len * size_of::<T>()` overflows `usize`.
     pub fn take_uninit<T: bytemuck::Pod>(&self, len: usize) -> Scratch<'_, T> {
-        const { assert!(align_of::<T>() <= super::aligned::ALIGN) };
+        const {
+            assert!(align_of::<T>() <= super::aligned::ALIGN);
+            assert!(
+                size_of::<T>() != 0,
+                "Scratch does not hold zero-sized types"
+            );
+        };
         let bytes = len
             .checked_mul(size_of::<T>())
             .expect("scratch size overflows usize");
@@ -73,8 +79,12 @@ impl ScratchPool {
             best.map(|i| free.swap_remove(i))
         };
         let mut buf = reused.unwrap_or_else(|| AlignedVec::with_capacity(bytes));
-        // Bytes past the old length are initialised to zero once, the first time they are used.
-        buf.resize(bytes, 0);
+        // A buffer's bytes are initialised (to zero) once, over its whole capacity, the first
+        // time it is handed out; after that its length stays at its capacity.
+        if buf.len() < buf.capacity() {
+            let cap = buf.capacity();
+            buf.resize(cap, 0);
+        }
         Scratch {
             pool: self,
             buf: Some(buf),

@@ -10,6 +10,11 @@
 //!
 //! `Par::default()` is `Threads` over every core the process may run on.
 //!
+//! With `Rayon`, a part that blocks in a nested rayon call may let its worker run an unrelated
+//! rayon job meanwhile; that job sees this part's per-call ISA override unless it is itself a
+//! `Par` part (which installs its caller's). Kernels never depend on it: they resolve their level
+//! once, on the calling thread, and pass it down.
+//!
 //! Small problems lose more to fork-join than they gain: [`Par::for_work`] lowers the thread
 //! count so that each thread gets at least a minimum amount of work, and falls back to `Seq` below
 //! it. The per-call ISA override of [`crate::isa::with_isa`] is carried into the worker threads,
@@ -19,6 +24,7 @@ pub mod pool;
 
 use std::num::NonZeroUsize;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
@@ -141,22 +147,24 @@ impl Par {
         });
     }
 
-    /// Runs `f(i)` for every task index in `0..n_tasks` on at most `threads()` threads. Tasks are
-    /// claimed one at a time (the pool) or stolen (rayon), so uneven tasks balance.
+    /// Runs `f(i)` for every task index in `0..n_tasks` on at most `threads()` threads. Each
+    /// thread claims the next unclaimed task from a shared counter, so uneven tasks balance.
     pub fn for_each_task(self, n_tasks: usize, f: impl Fn(usize) + Sync) {
-        if self.threads() == 1 || n_tasks <= 1 {
+        let workers = self.threads().min(n_tasks);
+        if workers <= 1 {
             (0..n_tasks).for_each(f);
             return;
         }
-        match self {
-            Par::Threads(_) if n_tasks <= pool::MAX_PARTS => self.run_parts(n_tasks, f),
-            _ => {
-                // Too many tasks for one pool job, or rayon: each of `threads` workers walks a
-                // strided share of the indices.
-                let threads = self.threads().min(n_tasks);
-                self.run_parts(threads, |w| (w..n_tasks).step_by(threads).for_each(&f));
+        let next = AtomicUsize::new(0);
+        self.run_parts(workers, |_| {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n_tasks {
+                    break;
+                }
+                f(i);
             }
-        }
+        });
     }
 }
 
@@ -191,7 +199,6 @@ pub fn chunk_len(len: usize, parts: usize, granule: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn chunk_len_is_balanced_and_aligned() {

@@ -28,7 +28,7 @@
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock, TryLockError};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -131,13 +131,23 @@ impl SpinPool {
         if n_parts == 0 {
             return;
         }
+        if n_parts > MAX_PARTS {
+            // More parts than the claim word counts: each pool part runs a strided share.
+            let stride = MAX_PARTS;
+            return self.run(stride, &|p| (p..n_parts).step_by(stride).for_each(f));
+        }
         let nested = IN_JOB.with(Cell::get);
-        let guard = if nested || self.workers == 0 || n_parts == 1 || n_parts > MAX_PARTS {
+        let guard = if nested || self.workers == 0 || n_parts == 1 {
             None
         } else {
-            self.shared.busy.try_lock().ok()
+            match self.shared.busy.try_lock() {
+                Ok(guard) => Some(guard),
+                // The lock guards no data: a poisoned lock is as good as a free one.
+                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            }
         };
-        let Some(_guard) = guard else {
+        let Some(guard) = guard else {
             (0..n_parts).for_each(f);
             return;
         };
@@ -175,7 +185,9 @@ impl SpinPool {
             }
         }
         s.job.store(std::ptr::null_mut(), Ordering::Relaxed);
-        if s.panicked.load(Ordering::Relaxed) {
+        let panicked = s.panicked.load(Ordering::Relaxed);
+        drop(guard);
+        if panicked {
             panic!("a part of a bitnet-simd parallel job panicked");
         }
     }
@@ -200,8 +212,14 @@ fn work_on(s: &Shared, epoch: u64) {
         // not finished: `s.job` still points at its `JobRef` and the closure, both alive on the
         // caller's stack until `remaining` (decremented below) reaches zero.
         let f = unsafe { &*(*s.job.load(Ordering::Acquire)).f };
-        if catch_unwind(AssertUnwindSafe(|| f(part as usize))).is_err() {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(part as usize))) {
             s.panicked.store(true, Ordering::Relaxed);
+            // Dropping a panic payload can itself panic; nothing may unwind past this point
+            // before `remaining` is decremented, or the caller would wait forever (or, on the
+            // calling thread, free the job while workers still run it).
+            if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+                std::mem::forget(again);
+            }
         }
         s.remaining.fetch_sub(1, Ordering::Release);
     }
