@@ -1,6 +1,7 @@
 //! `cargo xtask bench [--target-cpu CPU] [--quick] [FILTER]`: builds the criterion benches for a
 //! target CPU in their own target directory, makes sure the machine limits exist, runs the
-//! benches and writes `docs/BENCHMARKS.md`.
+//! benches and writes `docs/BENCHMARKS.md` (with a FILTER, a partial report in the target
+//! directory instead).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -136,8 +137,12 @@ pub fn run_cli(raw: &[String]) -> Result<()> {
         .env("BITNET_BENCH_QUICK", if args.quick { "1" } else { "0" });
     run("run benches", &mut cmd)?;
 
-    // 4. The report.
-    let out: PathBuf = workspace_root().join("docs").join("BENCHMARKS.md");
+    // 4. The report: a filtered run is partial, so it does not replace docs/BENCHMARKS.md.
+    let out: PathBuf = if args.filter.is_some() {
+        target_dir.join("BENCHMARKS.md")
+    } else {
+        workspace_root().join("docs").join("BENCHMARKS.md")
+    };
     let command = std::iter::once("cargo xtask bench".to_owned())
         .chain(raw.iter().cloned())
         .collect::<Vec<_>>()
