@@ -95,6 +95,29 @@ impl Par {
         }
     }
 
+    /// Memory traffic below which splitting a memory-bound kernel across threads does not pay:
+    /// 128 KiB per thread is about 5 µs even at DRAM speed, five to ten times the fork-join cost
+    /// of the `Threads` pool measured by `cargo xtask bench` (group `simd/par_fork_join`), so the
+    /// split costs a few percent at most.
+    pub const MIN_BYTES_PER_THREAD: usize = 128 << 10;
+
+    /// Arithmetic below which splitting a compute-bound kernel does not pay: 512 K flops per
+    /// thread is several microseconds on any vector unit, for the same reason as
+    /// [`Par::MIN_BYTES_PER_THREAD`].
+    pub const MIN_FLOPS_PER_THREAD: usize = 512 << 10;
+
+    /// This setting limited for a memory-bound kernel that reads or writes `bytes` in all
+    /// ([`Par::MIN_BYTES_PER_THREAD`] per thread at least).
+    pub fn for_bytes(self, bytes: usize) -> Par {
+        self.for_work(bytes, Par::MIN_BYTES_PER_THREAD)
+    }
+
+    /// This setting limited for a compute-bound kernel of `flops` in all
+    /// ([`Par::MIN_FLOPS_PER_THREAD`] per thread at least).
+    pub fn for_flops(self, flops: usize) -> Par {
+        self.for_work(flops, Par::MIN_FLOPS_PER_THREAD)
+    }
+
     /// This setting limited so that each thread gets at least `min_work_per_thread` of the
     /// `work` (in any unit: flops, bytes, rows); `Seq` when the work is below two threads' worth.
     pub fn for_work(self, work: usize, min_work_per_thread: usize) -> Par {
@@ -225,6 +248,15 @@ mod tests {
         assert_eq!(p.for_work(1 << 30, 1000).threads(), 8);
         assert_eq!(Par::threads_or_seq(1), Par::Seq);
         assert_eq!(Par::Seq.for_work(1 << 30, 1), Par::Seq);
+        assert_eq!(p.for_bytes(64 << 10), Par::Seq);
+        assert_eq!(p.for_bytes(1 << 30), p);
+        assert_eq!(p.for_flops(1000), Par::Seq);
+        let r = Par::Rayon(NonZeroUsize::new(4).unwrap());
+        assert_eq!(r.for_bytes(3 * Par::MIN_BYTES_PER_THREAD).threads(), 3);
+        assert!(matches!(
+            r.for_bytes(3 * Par::MIN_BYTES_PER_THREAD),
+            Par::Rayon(_)
+        ));
     }
 
     #[test]
