@@ -16,29 +16,40 @@ fn head_len(p: *const u8, align: usize, len: usize) -> usize {
 
 /// Non-temporal copy with 64-byte stores. `dst.len() == src.len()` is checked by the caller.
 pub fn copy_nt_avx512(_proof: V4, dst: &mut [u8], src: &[u8]) {
-    debug_assert_eq!(dst.len(), src.len());
-    let head = head_len(dst.as_ptr(), 64, dst.len());
-    let (dst_head, dst_rest) = dst.split_at_mut(head);
-    let (src_head, src_rest) = src.split_at(head);
-    dst_head.copy_from_slice(src_head);
-    let body = dst_rest.len() / 64 * 64;
-    // SAFETY: the V4 token proves AVX-512F; `dst_rest` starts on a 64-byte boundary and both
-    // slices hold at least `body` bytes.
-    unsafe { stream_avx512(dst_rest.as_mut_ptr(), src_rest.as_ptr(), body) };
-    dst_rest[body..].copy_from_slice(&src_rest[body..]);
+    // SAFETY: the V4 token proves AVX-512F, which `stream_avx512` needs; `split_copy` passes it
+    // a 64-byte aligned destination and a multiple of 64 bytes, in bounds.
+    unsafe { split_copy(dst, src, 64, stream_avx512) }
 }
 
 /// Non-temporal copy with 32-byte stores. `dst.len() == src.len()` is checked by the caller.
 pub fn copy_nt_avx2(_proof: V3, dst: &mut [u8], src: &[u8]) {
+    // SAFETY: the V3 token proves AVX2, which `stream_avx2` needs; `split_copy` passes it a
+    // 32-byte aligned destination and a multiple of 32 bytes, in bounds.
+    unsafe { split_copy(dst, src, 32, stream_avx2) }
+}
+
+/// Copies the head up to the first `width`-aligned byte of `dst` and the tail with ordinary
+/// stores, and the body between them with `stream`.
+///
+/// # Safety
+/// `stream` must be safe to call on this CPU with a `width`-aligned destination and a byte count
+/// that is a multiple of `width`, both valid for that many bytes.
+unsafe fn split_copy(
+    dst: &mut [u8],
+    src: &[u8],
+    width: usize,
+    stream: unsafe fn(*mut u8, *const u8, usize),
+) {
     debug_assert_eq!(dst.len(), src.len());
-    let head = head_len(dst.as_ptr(), 32, dst.len());
+    let head = head_len(dst.as_ptr(), width, dst.len());
     let (dst_head, dst_rest) = dst.split_at_mut(head);
     let (src_head, src_rest) = src.split_at(head);
     dst_head.copy_from_slice(src_head);
-    let body = dst_rest.len() / 32 * 32;
-    // SAFETY: the V3 token proves AVX2; `dst_rest` starts on a 32-byte boundary and both slices
-    // hold at least `body` bytes.
-    unsafe { stream_avx2(dst_rest.as_mut_ptr(), src_rest.as_ptr(), body) };
+    let body = dst_rest.len() / width * width;
+    // SAFETY: `dst_rest` starts on a `width` boundary, both slices hold at least `body` bytes (a
+    // multiple of `width`) and do not overlap (one is borrowed mutably); the caller vouches for
+    // the CPU.
+    unsafe { stream(dst_rest.as_mut_ptr(), src_rest.as_ptr(), body) };
     dst_rest[body..].copy_from_slice(&src_rest[body..]);
 }
 
