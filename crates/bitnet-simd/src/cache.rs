@@ -52,7 +52,7 @@ impl CacheInfo {
         if let Some(o) = *OVERRIDE.read().unwrap_or_else(|e| e.into_inner()) {
             return o;
         }
-        *DETECTED.get_or_init(|| apply_env(CacheInfo::detect()))
+        *DETECTED.get_or_init(|| apply_env(CacheInfo::detect(), |name| std::env::var(name).ok()))
     }
 
     /// Replaces the facts for the whole process (for tuning); `None` restores detection.
@@ -106,9 +106,10 @@ impl CacheInfo {
 static DETECTED: OnceLock<CacheInfo> = OnceLock::new();
 static OVERRIDE: RwLock<Option<CacheInfo>> = RwLock::new(None);
 
-/// Applies `BITNET_L1D`, `BITNET_L2`, `BITNET_L3`, `BITNET_CORES` where set and valid.
-fn apply_env(mut info: CacheInfo) -> CacheInfo {
-    let env = |name: &str| std::env::var(name).ok().and_then(|v| parse_size(v.trim()));
+/// Applies `BITNET_L1D`, `BITNET_L2`, `BITNET_L3`, `BITNET_CORES` where set and valid, reading
+/// variables through `var`.
+fn apply_env(mut info: CacheInfo, var: impl Fn(&str) -> Option<String>) -> CacheInfo {
+    let env = |name: &str| var(name).and_then(|v| parse_size(v.trim()));
     let mut changed = false;
     for (name, field) in [
         ("BITNET_L1D", &mut info.l1d),
@@ -151,6 +152,39 @@ mod tests {
         assert_eq!(parse_size("x"), None);
         assert_eq!(parse_size(""), None);
         assert_eq!(parse_size("99999999999999999999G"), None);
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let base = CacheInfo::DEFAULT;
+        let vars = |name: &str| match name {
+            "BITNET_L2" => Some("2M".to_owned()),
+            "BITNET_L3" => Some("garbage".to_owned()),
+            "BITNET_CORES" => Some("6".to_owned()),
+            _ => None,
+        };
+        let o = apply_env(base, vars);
+        assert_eq!(
+            (o.l1d, o.l2, o.l3, o.cores),
+            (base.l1d, 2 << 20, base.l3, 6)
+        );
+        assert_eq!(o.source, CacheSource::Override);
+        let untouched = apply_env(base, |_| None);
+        assert_eq!(untouched, base);
+    }
+
+    #[test]
+    fn programmatic_override_wins_and_clears() {
+        let custom = CacheInfo {
+            l3: 64 << 20,
+            ..CacheInfo::get()
+        };
+        CacheInfo::set_override(Some(custom));
+        let got = CacheInfo::get();
+        CacheInfo::set_override(None);
+        assert_eq!(got.l3, 64 << 20);
+        assert_eq!(got.source, CacheSource::Override);
+        assert_ne!(CacheInfo::get().source, CacheSource::Override);
     }
 
     #[test]
