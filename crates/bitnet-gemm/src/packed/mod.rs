@@ -1,0 +1,227 @@
+//! Packed, BLIS-style GEMM: the fast path for every shape with more than a handful of rows.
+//!
+//! ```text
+//! LOOP 5  for jc in 0..n step NC            columns of C and B      (B block in L3)
+//! LOOP 4    for pc in 0..k step KC          depth                   pack B[pc.., jc..] (parallel)
+//!                                                                    pack A[.., pc..]   (parallel)
+//! LOOP 3      for ic in 0..m step MC        rows of C and A         (A block in L2)   ┐ parallel
+//! LOOP 2        for jr in NR panels of the  columns                 (B panel in L1)   │ tasks over
+//! LOOP 1          for ir in MR panels       rows                                       ┘ (ic, jr range)
+//!                   microkernel: C[ir, jr] = alpha * Ap[ir] * Bp[jr] + beta' * C[ir, jr]
+//! ```
+//! `beta' = beta` for the first depth block and 1 after it. The block sizes come from the cache
+//! sizes `bitnet-simd` reports ([`Blocking::for_tile`]). Packed buffers come from the scratch
+//! pool, so a warm call allocates nothing. Tasks run through [`Par`]: with `Par::Rayon` this is
+//! rayon's work stealing over macro-tiles; with `Par::Threads` the same tasks on the spin pool.
+//!
+//! A row-major C is computed as `C^T = B^T A^T` (swapping two views costs nothing), so the
+//! microkernel always stores whole column vectors when C has unit row or column stride.
+
+mod kernel;
+mod pack;
+
+use bitnet_simd::{CacheInfo, Level, Par, ScratchPool};
+use pulp::{Simd, WithSimd};
+
+use crate::error::GemmError;
+use crate::reference::check_shapes;
+use crate::view::{MatMut, MatRef};
+use kernel::{TileDst, microkernel, store_tile};
+use pack::{pack_a_panel, pack_b_panel};
+
+/// Cache block sizes (in elements) for one microkernel tile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocking {
+    /// Depth of a packed block: a `KC x NR` B panel fills at most half of L1.
+    pub kc: usize,
+    /// Rows of a packed A block: `MC x KC` fills at most half of L2 (multiple of MR).
+    pub mc: usize,
+    /// Columns of a packed B block: `KC x NC` fills at most half of L3 (multiple of NR).
+    pub nc: usize,
+}
+
+impl Blocking {
+    /// Block sizes for an `mr x nr` tile from the cache sizes `bitnet-simd` reports.
+    pub fn for_tile(mr: usize, nr: usize) -> Blocking {
+        let c = CacheInfo::get();
+        let f = size_of::<f32>();
+        let kc = (c.l1d / (2 * f * nr) / 16 * 16).clamp(64, 512);
+        let mc = (c.l2 / (2 * f * kc) / mr * mr).clamp(mr, 4096 / mr * mr);
+        let nc = (c.l3 / (2 * f * kc) / nr * nr).clamp(nr, 8192 / nr * nr);
+        Blocking { kc, mc, nc }
+    }
+}
+
+/// `C = alpha * A * B + beta * C` with the packed BLIS-style kernel of the active level.
+///
+/// With `beta == 0`, C is only written (NaN in it does not leak). Error bound per element, with
+/// ε = `f32::EPSILON`: `|C - C_exact| ≤ (k + 2) ε (|alpha| Σ_p |A[i,p]| |B[p,j]| + |beta| |C[i,j]|)`.
+pub fn gemm_packed(
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    mut c: MatMut<'_>,
+    par: Par,
+) -> Result<(), GemmError> {
+    check_shapes(&a, &b, &c)?;
+    let level = Level::active()?;
+    let (m, n, k) = (c.rows(), c.cols(), a.cols());
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    // Row-major C: compute C^T = B^T A^T so that C's unit stride runs along the tile's rows.
+    if c.col_stride() == 1 && c.row_stride() != 1 {
+        return gemm_packed(alpha, b.t(), a.t(), beta, c.t(), par);
+    }
+    let par = par.for_flops(2 * m * n * k.max(1));
+    let (ptr, _, _, rs, cs) = c.raw();
+    level.run(PackedGemm {
+        alpha,
+        a,
+        b,
+        beta,
+        c: CPtr(ptr),
+        rs,
+        cs,
+        par,
+    });
+    Ok(())
+}
+
+/// C's base pointer, shared by the tasks that write its disjoint tiles.
+#[derive(Clone, Copy)]
+struct CPtr(*mut f32);
+// SAFETY: tasks write pairwise disjoint tiles of a non-overlapping C view that the caller borrows
+// mutably for the whole product.
+unsafe impl Send for CPtr {}
+// SAFETY: as above.
+unsafe impl Sync for CPtr {}
+
+impl CPtr {
+    /// The address `offset` elements past C's base (a method, so closures capture the whole
+    /// `Sync` wrapper rather than the raw pointer field).
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
+struct PackedGemm<'a> {
+    alpha: f32,
+    a: MatRef<'a>,
+    b: MatRef<'a>,
+    beta: f32,
+    c: CPtr,
+    rs: usize,
+    cs: usize,
+    par: Par,
+}
+
+impl WithSimd for PackedGemm<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        match size_of::<S::f32s>() / size_of::<f32>() {
+            16 => self.drive::<S, 2, 12>(simd),
+            8 => self.drive::<S, 2, 6>(simd),
+            4 => self.drive::<S, 2, 8>(simd),
+            _ => self.drive::<S, 4, 4>(simd),
+        }
+    }
+}
+
+impl PackedGemm<'_> {
+    /// LOOPs 5 to 1 for a tile of `MV` vectors by `NR` columns.
+    #[inline(always)]
+    fn drive<S: Simd, const MV: usize, const NR: usize>(self, simd: S) {
+        let lanes = size_of::<S::f32s>() / size_of::<f32>();
+        let mr = MV * lanes;
+        let (m, n, k) = (self.a.rows(), self.b.cols(), self.a.cols());
+        let blk = Blocking::for_tile(mr, NR);
+        let m_panels = m.div_ceil(mr);
+        let pool = ScratchPool::global();
+        let threads = self.par.threads();
+
+        if k == 0 {
+            // No depth: C = beta * C (alpha * 0 contributes nothing).
+            self.scale_c(m, n);
+            return;
+        }
+        for jc in (0..n).step_by(blk.nc) {
+            let nc = blk.nc.min(n - jc);
+            let n_panels = nc.div_ceil(NR);
+            for pc in (0..k).step_by(blk.kc) {
+                let kc = blk.kc.min(k - pc);
+                let beta = if pc == 0 { self.beta } else { 1.0 };
+                let b_blk = self.b.submatrix(pc, jc, kc, nc).expect("inside B");
+                let a_blk = self.a.submatrix(0, pc, m, kc).expect("inside A");
+
+                let mut bp = pool.take_uninit::<f32>(n_panels * kc * NR);
+                self.par.for_each_chunk_mut(&mut bp, kc * NR, |off, chunk| {
+                    for (i, panel) in chunk.chunks_exact_mut(kc * NR).enumerate() {
+                        pack_b_panel(&b_blk, off / (kc * NR) + i, NR, panel);
+                    }
+                });
+                let mut ap = pool.take_uninit::<f32>(m_panels * kc * mr);
+                self.par.for_each_chunk_mut(&mut ap, kc * mr, |off, chunk| {
+                    for (i, panel) in chunk.chunks_exact_mut(kc * mr).enumerate() {
+                        pack_a_panel(&a_blk, off / (kc * mr) + i, mr, panel);
+                    }
+                });
+                let (ap_vecs, _) = S::as_simd_f32s(&ap);
+                let bp: &[f32] = &bp;
+
+                // Tasks: MC-row blocks × ranges of NR panels, enough for every thread.
+                let mc_panels = blk.mc / mr;
+                let m_blocks = m_panels.div_ceil(mc_panels);
+                let n_chunks = (2 * threads).div_ceil(m_blocks).clamp(1, n_panels);
+                let chunk_panels = n_panels.div_ceil(n_chunks);
+                let n_chunks = n_panels.div_ceil(chunk_panels);
+                let c = self.c;
+                let (rs, cs, alpha) = (self.rs, self.cs, self.alpha);
+                self.par.for_each_task(m_blocks * n_chunks, |task| {
+                    let (mb, nb) = (task / n_chunks, task % n_chunks);
+                    let ir_range = mb * mc_panels..((mb + 1) * mc_panels).min(m_panels);
+                    let jr_range = nb * chunk_panels..((nb + 1) * chunk_panels).min(n_panels);
+                    for jr in jr_range {
+                        let b_panel = &bp[jr * kc * NR..(jr + 1) * kc * NR];
+                        let col = jc + jr * NR;
+                        for ir in ir_range.clone() {
+                            let a_panel = &ap_vecs[ir * kc * MV..(ir + 1) * kc * MV];
+                            let acc = microkernel::<S, MV, NR>(simd, a_panel, b_panel);
+                            let row = ir * mr;
+                            let dst = TileDst {
+                                ptr: c.at(row * rs + col * cs),
+                                rs,
+                                cs,
+                                rows: mr.min(m - row),
+                                cols: NR.min(n - col),
+                            };
+                            // SAFETY: the tile's valid part lies inside the non-overlapping C
+                            // view, and no other task writes tile (ir, jr) in this depth block.
+                            unsafe { store_tile::<S, MV, NR>(simd, &acc, alpha, beta, &dst) };
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    /// `C = beta * C` (for `k == 0`); with `beta == 0`, C is only written.
+    fn scale_c(&self, m: usize, n: usize) {
+        for j in 0..n {
+            for i in 0..m {
+                // SAFETY: (i, j) is inside the C view, borrowed mutably by the caller.
+                unsafe {
+                    let c = self.c.at(i * self.rs + j * self.cs);
+                    *c = if self.beta == 0.0 {
+                        0.0
+                    } else {
+                        self.beta * *c
+                    };
+                }
+            }
+        }
+    }
+}
