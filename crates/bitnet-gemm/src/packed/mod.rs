@@ -89,6 +89,54 @@ pub fn gemm_packed(
     Ok(())
 }
 
+/// LOOPs 2 and 1 over one task's share of a packed block: NR panels `panels_n` (outer) by MR
+/// panels `panels_m` (inner), so one B panel stays in L1 while A panels stream from L2.
+struct MacroTile<'a, const MV: usize, const NR: usize> {
+    ap: &'a [f32],
+    bp: &'a [f32],
+    kc: usize,
+    panels_m: std::ops::Range<usize>,
+    panels_n: std::ops::Range<usize>,
+    row_end: usize,
+    col0: usize,
+    col_end: usize,
+    c: CPtr,
+    rs: usize,
+    cs: usize,
+    alpha: f32,
+    beta: f32,
+}
+
+impl<const MV: usize, const NR: usize> WithSimd for MacroTile<'_, MV, NR> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let mr = MV * size_of::<S::f32s>() / size_of::<f32>();
+        let kc = self.kc;
+        let (ap, _) = S::as_simd_f32s(self.ap);
+        for jr in self.panels_n {
+            let b_panel = &self.bp[jr * kc * NR..(jr + 1) * kc * NR];
+            let col = self.col0 + jr * NR;
+            for ir in self.panels_m.clone() {
+                let a_panel = &ap[ir * kc * MV..(ir + 1) * kc * MV];
+                let acc = microkernel::<S, MV, NR>(simd, a_panel, b_panel);
+                let row = ir * mr;
+                let dst = TileDst {
+                    ptr: self.c.at(row * self.rs + col * self.cs),
+                    rs: self.rs,
+                    cs: self.cs,
+                    rows: mr.min(self.row_end - row),
+                    cols: NR.min(self.col_end - col),
+                };
+                // SAFETY: the tile's valid part lies inside the non-overlapping C view, and no
+                // other task writes tile (ir, jr) of this depth block.
+                unsafe { store_tile::<S, MV, NR>(simd, &acc, self.alpha, self.beta, &dst) };
+            }
+        }
+    }
+}
+
 /// C's base pointer, shared by the tasks that write its disjoint tiles.
 #[derive(Clone, Copy)]
 struct CPtr(*mut f32);
@@ -169,8 +217,7 @@ impl PackedGemm<'_> {
                         pack_a_panel(&a_blk, off / (kc * mr) + i, mr, panel);
                     }
                 });
-                let (ap_vecs, _) = S::as_simd_f32s(&ap);
-                let bp: &[f32] = &bp;
+                let (ap, bp): (&[f32], &[f32]) = (&ap, &bp);
 
                 // Tasks: MC-row blocks × ranges of NR panels, enough for every thread.
                 let mc_panels = blk.mc / mr;
@@ -178,31 +225,26 @@ impl PackedGemm<'_> {
                 let n_chunks = (2 * threads).div_ceil(m_blocks).clamp(1, n_panels);
                 let chunk_panels = n_panels.div_ceil(n_chunks);
                 let n_chunks = n_panels.div_ceil(chunk_panels);
-                let c = self.c;
-                let (rs, cs, alpha) = (self.rs, self.cs, self.alpha);
+                let (c, rs, cs, alpha) = (self.c, self.rs, self.cs, self.alpha);
                 self.par.for_each_task(m_blocks * n_chunks, |task| {
                     let (mb, nb) = (task / n_chunks, task % n_chunks);
-                    let ir_range = mb * mc_panels..((mb + 1) * mc_panels).min(m_panels);
-                    let jr_range = nb * chunk_panels..((nb + 1) * chunk_panels).min(n_panels);
-                    for jr in jr_range {
-                        let b_panel = &bp[jr * kc * NR..(jr + 1) * kc * NR];
-                        let col = jc + jr * NR;
-                        for ir in ir_range.clone() {
-                            let a_panel = &ap_vecs[ir * kc * MV..(ir + 1) * kc * MV];
-                            let acc = microkernel::<S, MV, NR>(simd, a_panel, b_panel);
-                            let row = ir * mr;
-                            let dst = TileDst {
-                                ptr: c.at(row * rs + col * cs),
-                                rs,
-                                cs,
-                                rows: mr.min(m - row),
-                                cols: NR.min(n - col),
-                            };
-                            // SAFETY: the tile's valid part lies inside the non-overlapping C
-                            // view, and no other task writes tile (ir, jr) in this depth block.
-                            unsafe { store_tile::<S, MV, NR>(simd, &acc, alpha, beta, &dst) };
-                        }
-                    }
+                    // A closure body is compiled without the level's target features: re-enter
+                    // them through the token before the hot loops.
+                    simd.vectorize(MacroTile::<MV, NR> {
+                        ap,
+                        bp,
+                        kc,
+                        panels_m: mb * mc_panels..((mb + 1) * mc_panels).min(m_panels),
+                        panels_n: nb * chunk_panels..((nb + 1) * chunk_panels).min(n_panels),
+                        row_end: m,
+                        col0: jc,
+                        col_end: n,
+                        c,
+                        rs,
+                        cs,
+                        alpha,
+                        beta,
+                    });
                 });
             }
         }
