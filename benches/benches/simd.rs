@@ -6,23 +6,10 @@ use std::hint::black_box;
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
-use bitnet_benches::{RowMeta, quick, size_label};
+use bitnet_benches::{RowMeta, criterion_config, quick, size_label};
 use bitnet_simd::timer::PerfTimer;
 use bitnet_simd::{AlignedVec, CacheInfo, Par, ScratchPool, mem};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-
-fn configure(c: &mut Criterion) -> Criterion {
-    let _ = c;
-    let (warm, meas) = if quick() {
-        (Duration::from_millis(100), Duration::from_millis(300))
-    } else {
-        (Duration::from_millis(500), Duration::from_secs(2))
-    };
-    Criterion::default()
-        .warm_up_time(warm)
-        .measurement_time(meas)
-        .sample_size(if quick() { 10 } else { 30 })
-}
 
 /// The bandwidth limit a buffer of `bytes` (per thread) is measured against.
 fn level_for(bytes: usize, kind: &str) -> String {
@@ -322,7 +309,7 @@ fn timer(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = configure(&mut Criterion::default());
+    config = criterion_config();
     targets = pool_vs_alloc, copies, fills, fork_join, timer
 }
 criterion_main!(benches);

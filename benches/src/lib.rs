@@ -8,6 +8,7 @@
 //! Run directly with `cargo bench`, the benches record nothing extra.
 
 use std::io::Write;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +123,19 @@ pub fn size_label(bytes: usize) -> String {
     } else {
         format!("{bytes}B")
     }
+}
+
+/// The criterion settings of every bench: short in quick mode (`--quick`), longer otherwise.
+pub fn criterion_config() -> criterion::Criterion {
+    let (warm, meas, samples) = if quick() {
+        (Duration::from_millis(100), Duration::from_millis(300), 10)
+    } else {
+        (Duration::from_millis(500), Duration::from_secs(2), 30)
+    };
+    criterion::Criterion::default()
+        .warm_up_time(warm)
+        .measurement_time(meas)
+        .sample_size(samples)
 }
 
 /// Whether the run is a quick one (`cargo xtask bench --quick` sets `BITNET_BENCH_QUICK=1`).

@@ -135,6 +135,7 @@ pub fn run_cli(raw: &[String]) -> Result<()> {
     cmd.env("BITNET_BENCH_META", &meta)
         .env("CRITERION_HOME", &criterion_home)
         .env("BITNET_BENCH_QUICK", if args.quick { "1" } else { "0" });
+    let since = std::time::SystemTime::now();
     run("run benches", &mut cmd)?;
 
     // 4. The report: a filtered run is partial, so it does not replace docs/BENCHMARKS.md.
@@ -154,6 +155,7 @@ pub fn run_cli(raw: &[String]) -> Result<()> {
         target_label: &label,
         command: &command,
         quick: args.quick,
+        since,
     })?;
     std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
     println!(

@@ -21,6 +21,9 @@ pub struct Inputs<'a> {
     pub target_label: &'a str,
     pub command: &'a str,
     pub quick: bool,
+    /// When the bench run started: criterion results older than this (left by an earlier run
+    /// of a bench this run filtered out) are not reported.
+    pub since: std::time::SystemTime,
 }
 
 /// One row as the benches recorded it (see `bitnet_benches::RowMeta`).
@@ -55,8 +58,12 @@ struct Estimates {
     median: Estimate,
 }
 
-/// Median ns/iteration of every benchmark under `home`, by (group, function, parameter).
-fn read_criterion(home: &Path) -> Result<HashMap<(String, String, String), f64>> {
+/// Median ns/iteration of every benchmark under `home` measured since `since`, by (group,
+/// function, parameter).
+fn read_criterion(
+    home: &Path,
+    since: std::time::SystemTime,
+) -> Result<HashMap<(String, String, String), f64>> {
     let mut out = HashMap::new();
     let mut stack: Vec<PathBuf> = vec![home.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -73,9 +80,15 @@ fn read_criterion(home: &Path) -> Result<HashMap<(String, String, String), f64>>
                 let id: CriterionId = serde_json::from_str(&std::fs::read_to_string(&path)?)
                     .with_context(|| format!("parsing {}", path.display()))?;
                 let est_path = path.with_file_name("estimates.json");
+                let fresh = std::fs::metadata(&est_path)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t >= since);
                 let Ok(text) = std::fs::read_to_string(&est_path) else {
                     continue;
                 };
+                if !fresh {
+                    continue;
+                }
                 let est: Estimates = serde_json::from_str(&text)
                     .with_context(|| format!("parsing {}", est_path.display()))?;
                 out.insert(
@@ -147,8 +160,12 @@ fn cell(row: &Row, ns: Option<f64>, limits: &Limits) -> String {
 }
 
 pub fn render(inputs: &Inputs<'_>) -> Result<String> {
-    let rows = read_rows(inputs.meta_path)?;
-    let times = read_criterion(inputs.criterion_home)?;
+    let times = read_criterion(inputs.criterion_home, inputs.since)?;
+    // Rows a filtered-out bench recorded but did not measure are left out.
+    let rows: Vec<Row> = read_rows(inputs.meta_path)?
+        .into_iter()
+        .filter(|r| times.contains_key(&(r.group.clone(), r.function.clone(), r.parameter.clone())))
+        .collect();
     let limits = inputs.limits;
     let mut md = String::new();
     let m = &limits.machine;
