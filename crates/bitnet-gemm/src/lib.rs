@@ -6,7 +6,7 @@
 //! - [`MatRef`] / [`MatMut`]: strided views (row-major, column-major, transposed, sub-matrices),
 //!   checked at construction.
 //! - Variants, each public: [`reference`] (naive `f64` oracle, i-k-j), [`packed`] (BLIS-style
-//!   packed microkernels per ISA).
+//!   packed microkernels per ISA), [`small_m`] (a few rows times a streamed weight).
 //!
 //! Every function takes the [`Par`] of `bitnet-simd` and returns [`GemmError`] on bad input.
 //!
@@ -26,6 +26,7 @@ pub mod error;
 pub mod gemv;
 pub mod packed;
 pub mod reference;
+pub mod small_m;
 pub mod view;
 
 pub use bitnet_simd::Par;
@@ -33,8 +34,9 @@ pub use error::{GemmError, Operand};
 pub use gemv::gemv;
 pub use view::{MatMut, MatRef};
 
-/// `C = alpha * A * B + beta * C` with the best variant for the shape (today: the packed
-/// kernel for every shape). With `beta == 0`, C is only written (NaN in it does not leak).
+/// `C = alpha * A * B + beta * C` with the best variant for the shape: [`small_m`] for at most
+/// [`small_m::MAX_ROWS`] rows of A times a `W^T` view (unit row stride), the packed kernel
+/// otherwise. With `beta == 0`, C is only written (NaN in it does not leak).
 pub fn gemm(
     alpha: f32,
     a: MatRef<'_>,
@@ -43,5 +45,8 @@ pub fn gemm(
     c: MatMut<'_>,
     par: Par,
 ) -> Result<(), GemmError> {
+    if a.rows() <= small_m::MAX_ROWS && b.row_stride() == 1 {
+        return small_m::gemm_small_m(alpha, a, b, beta, c, par);
+    }
     packed::gemm_packed(alpha, a, b, beta, c, par)
 }

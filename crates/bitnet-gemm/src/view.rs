@@ -56,7 +56,7 @@ fn check_extent(
 /// larger stride steps over the whole extent of the smaller one. Layouts that are injective
 /// without meeting it (interleavings such as strides (3, 2) on 2x2) are refused too.
 fn is_non_overlapping(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> bool {
-    if rows <= 1 && cols <= 1 {
+    if rows == 0 || cols == 0 || (rows == 1 && cols == 1) {
         return true;
     }
     if rows <= 1 {
@@ -363,6 +363,9 @@ mod tests {
         assert!(MatMut::new(&mut d, 1, 4, 0, 1).is_ok());
         assert!(MatMut::new(&mut d, 4, 1, 1, 0).is_ok());
         assert!(MatMut::new(&mut d, 3, 3, 1, 3).is_ok());
+        // An empty view has no two elements to overlap, whatever its strides.
+        assert!(MatMut::new(&mut d, 11, 0, 0, 1).is_ok());
+        assert!(MatMut::new(&mut d, 0, 5, 1, 0).is_ok());
         assert!(matches!(
             MatMut::new(&mut d, 2, 2, 3, 2),
             Err(GemmError::OverlappingOutput { .. })

@@ -5,6 +5,7 @@ mod common;
 
 use bitnet_gemm::packed::gemm_packed;
 use bitnet_gemm::reference::{gemm_ikj, gemm_naive_f64};
+use bitnet_gemm::small_m::gemm_small_m;
 use bitnet_gemm::{GemmError, MatMut, MatRef, Par, gemm};
 use bitnet_simd::isa::testable_isas;
 use bitnet_simd::with_isa;
@@ -77,6 +78,8 @@ proptest! {
             for (pname, par) in [("seq", Par::Seq), ("all cores", Par::default())] {
                 let name = format!("packed/{isa}/{pname}");
                 with_isa(isa, || run(&case, &name, |al, a, b, be, c| gemm_packed(al, a, b, be, c, par))).unwrap()?;
+                let name = format!("small_m/{isa}/{pname}");
+                with_isa(isa, || run(&case, &name, |al, a, b, be, c| gemm_small_m(al, a, b, be, c, par))).unwrap()?;
             }
         }
     }
