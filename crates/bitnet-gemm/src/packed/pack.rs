@@ -26,9 +26,45 @@ pub fn pack_a_panel(a: &MatRef<'_>, panel: usize, mr_tile: usize, out: &mut [f32
         }
         return;
     }
+    if a.col_stride() == 1 {
+        // Row-major A: each row is a contiguous run over the depth; transpose it into place.
+        transpose_runs(
+            a.data(),
+            row0 * a.row_stride(),
+            a.row_stride(),
+            rows,
+            kc,
+            mr_tile,
+            out,
+        );
+        return;
+    }
     for (p, dst) in out.chunks_exact_mut(mr_tile).enumerate() {
         for (r, d) in dst.iter_mut().enumerate() {
             *d = if r < rows { a.at(row0 + r, p) } else { 0.0 };
+        }
+    }
+}
+
+/// Writes `runs` contiguous runs of `len` floats (run `r` starts at `start + r * stride` in
+/// `data`) as the columns of a `len x width` row-major block `out`, zero-filling columns
+/// `runs..width`: the transposing copy of both packers.
+fn transpose_runs(
+    data: &[f32],
+    start: usize,
+    stride: usize,
+    runs: usize,
+    len: usize,
+    width: usize,
+    out: &mut [f32],
+) {
+    if runs < width {
+        out.fill(0.0);
+    }
+    for r in 0..runs {
+        let src = &data[start + r * stride..start + r * stride + len];
+        for (d, &v) in out[r..].iter_mut().step_by(width).zip(src) {
+            *d = v;
         }
     }
 }
@@ -45,6 +81,20 @@ pub fn pack_b_panel(b: &MatRef<'_>, panel: usize, nr_tile: usize, out: &mut [f32
             let start = p * b.row_stride() + col0;
             dst.copy_from_slice(&data[start..start + nr_tile]);
         }
+        return;
+    }
+    if b.row_stride() == 1 {
+        // Column-major B: each column is a contiguous run over the depth.
+        let kc = b.rows();
+        transpose_runs(
+            b.data(),
+            col0 * b.col_stride(),
+            b.col_stride(),
+            cols,
+            kc,
+            nr_tile,
+            out,
+        );
         return;
     }
     for (p, dst) in out.chunks_exact_mut(nr_tile).enumerate() {
