@@ -1,6 +1,6 @@
-//! `cargo xtask bench [--target-cpu CPU] [--quick] [FILTER]`: builds the criterion benches for a
-//! target CPU in their own target directory, makes sure the machine limits exist, runs the
-//! benches and writes `docs/BENCHMARKS.md` (with a FILTER, a partial report in the target
+//! `cargo xtask bench [--target-cpu CPU] [--quick] [--reuse-limits] [FILTER]`: builds the
+//! criterion benches for a target CPU in their own target directory, measures the machine limits,
+//! runs the benches and writes `docs/BENCHMARKS.md` (with a FILTER, a partial report in the target
 //! directory instead).
 
 use std::path::PathBuf;
@@ -23,6 +23,8 @@ pub struct BenchArgs {
     pub quick: bool,
     /// Criterion filter (a substring of the benchmark id).
     pub filter: Option<String>,
+    /// Use `target/bitnet-limits.json` as it is instead of measuring the limits again.
+    pub reuse_limits: bool,
 }
 
 pub fn parse(args: &[String]) -> Result<BenchArgs> {
@@ -31,6 +33,7 @@ pub fn parse(args: &[String]) -> Result<BenchArgs> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => out.quick = true,
+            "--reuse-limits" => out.reuse_limits = true,
             "--target-cpu" => {
                 let cpu = it.next().context("--target-cpu needs a value")?;
                 if !TARGETS.contains(&cpu.as_str()) {
@@ -51,6 +54,7 @@ pub fn parse(args: &[String]) -> Result<BenchArgs> {
                 )
                 .map(|b| BenchArgs {
                     quick: b.quick || out.quick,
+                    reuse_limits: b.reuse_limits || out.reuse_limits,
                     filter: b.filter.or(out.filter.take()),
                     ..b
                 });
@@ -101,25 +105,21 @@ pub fn run_cli(raw: &[String]) -> Result<()> {
         &mut bench_cmd(&["--no-run"]),
     )?;
 
-    // 2. The machine limits every row is a fraction of.
+    // 2. The machine limits every row is a fraction of, measured in this run: on a shared
+    //    machine the memory bandwidth a process gets drifts over minutes (we saw DRAM read on
+    //    all cores between 30 and 48 GB/s on one VM in one hour), so a limit from an earlier run
+    //    can be exceeded by a bench of this one. `--reuse-limits` skips the measurement.
     let limits_file = limits::limits_path();
-    let limits = match limits::Limits::load(&limits_file) {
-        Ok(l) => {
-            println!(
-                "\nusing machine limits from {} (rerun `cargo xtask limits` to refresh)",
-                limits_file.display()
-            );
-            l
-        }
-        Err(_) => {
-            println!("\nno machine limits yet: measuring them first (`cargo xtask limits`)");
-            let quick = if args.quick {
-                vec!["--quick".to_owned()]
-            } else {
-                vec![]
-            };
-            limits::run_cli(&quick)?
-        }
+    let limits = if args.reuse_limits {
+        println!("\nreusing machine limits from {}", limits_file.display());
+        limits::Limits::load(&limits_file)?
+    } else {
+        let quick = if args.quick {
+            vec!["--quick".to_owned()]
+        } else {
+            vec![]
+        };
+        limits::run_cli(&quick)?
     };
 
     // 3. The benches.

@@ -17,8 +17,7 @@ mod test;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str =
-    "usage: cargo xtask <info | limits [--quick] | test | bench [--target-cpu CPU] [--quick] | ci>";
+const USAGE: &str = "usage: cargo xtask <info | limits [--quick] | test | bench [--target-cpu CPU] [--quick] [--reuse-limits] [FILTER] | ci>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
