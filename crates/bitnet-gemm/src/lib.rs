@@ -6,7 +6,8 @@
 //! - [`MatRef`] / [`MatMut`]: strided views (row-major, column-major, transposed, sub-matrices),
 //!   checked at construction.
 //! - Variants, each public: [`reference`] (naive `f64` oracle, i-k-j), [`packed`] (BLIS-style
-//!   packed microkernels per ISA), [`small_m`] (a few rows times a streamed weight).
+//!   packed microkernels per ISA), [`small_m`] (a few rows times a streamed weight), [`batched`]
+//!   (strided batches).
 //!
 //! Every function takes the [`Par`] of `bitnet-simd` and returns [`GemmError`] on bad input.
 //!
@@ -22,6 +23,7 @@
 //! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod batched;
 pub mod error;
 pub mod gemv;
 pub mod packed;

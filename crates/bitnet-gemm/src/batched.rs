@@ -1,0 +1,238 @@
+//! Batched GEMM over a strided batch (the log's `batch_matmul` / `matmul_batch_parallel`):
+//! `C_b = alpha * A_b * B_b + beta * C_b` for `b` in `0..batch`, matrix `b` of each operand
+//! starting `b * batch_stride` elements after the first.
+//!
+//! Threads go where the shape favours them: across the batch when there are at least as many
+//! products as threads and each is small (below [`INNER_PARALLEL_FLOPS`]), inside each product
+//! otherwise. A batch stride of 0 for A or B broadcasts one matrix to every product (a shared
+//! weight); C's matrices must not overlap.
+
+use bitnet_simd::Par;
+
+use crate::error::{GemmError, Operand};
+use crate::view::{MatMut, MatRef};
+
+/// Products of at least this many flops are parallelised inside rather than across the batch.
+pub const INNER_PARALLEL_FLOPS: usize = 2 * 256 * 256 * 256;
+
+/// A strided batch of matrices: matrix `b` is the view `(rows, cols, row_stride, col_stride)` of
+/// `data[b * batch_stride..]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    data: &'a [f32],
+    batch: usize,
+    batch_stride: usize,
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+/// The elements one `rows x cols` view spans (0 if empty), or `None` on overflow.
+fn span(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
+    if rows == 0 || cols == 0 {
+        return Some(0);
+    }
+    (rows - 1)
+        .checked_mul(rs)?
+        .checked_add((cols - 1).checked_mul(cs)?)?
+        .checked_add(1)
+}
+
+/// Checks that `batch` views of `span` elements, `batch_stride` apart, fit in `len`.
+fn check_batch(
+    operand: Operand,
+    len: usize,
+    batch: usize,
+    batch_stride: usize,
+    span: usize,
+) -> Result<(), GemmError> {
+    if batch == 0 || span == 0 {
+        return Ok(());
+    }
+    let needed = (batch - 1)
+        .checked_mul(batch_stride)
+        .and_then(|s| s.checked_add(span))
+        .ok_or_else(|| {
+            GemmError::Batch(format!(
+                "{operand}: batch stride {batch_stride} overflows for {batch} matrices"
+            ))
+        })?;
+    if needed > len {
+        return Err(GemmError::Batch(format!(
+            "{operand}: {batch} matrices {batch_stride} apart need {needed} elements, the slice has {len}"
+        )));
+    }
+    Ok(())
+}
+
+impl<'a> Batch<'a> {
+    /// A batch of `batch` matrices in `data`; every one is checked to fit.
+    pub fn new(
+        data: &'a [f32],
+        batch: usize,
+        batch_stride: usize,
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Result<Batch<'a>, GemmError> {
+        let op = Operand::A;
+        let one = span(rows, cols, row_stride, col_stride).ok_or(GemmError::StrideOverflow {
+            operand: op,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        })?;
+        check_batch(op, data.len(), batch, batch_stride, one)?;
+        Ok(Batch {
+            data,
+            batch,
+            batch_stride,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        })
+    }
+
+    /// Matrix `b` (`b < batch`).
+    fn get(&self, b: usize) -> MatRef<'a> {
+        MatRef::new(
+            &self.data[b * self.batch_stride..],
+            self.rows,
+            self.cols,
+            self.row_stride,
+            self.col_stride,
+        )
+        .expect("checked at construction")
+    }
+}
+
+/// A strided batch of output matrices that do not overlap each other or themselves.
+#[derive(Debug)]
+pub struct BatchMut<'a> {
+    data: &'a mut [f32],
+    batch: usize,
+    batch_stride: usize,
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> BatchMut<'a> {
+    /// A batch of `batch` output matrices in `data`. Matrices must not share elements: the
+    /// batch stride must be at least the span of one matrix (or `batch <= 1`).
+    pub fn new(
+        data: &'a mut [f32],
+        batch: usize,
+        batch_stride: usize,
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Result<BatchMut<'a>, GemmError> {
+        let op = Operand::C;
+        let one = span(rows, cols, row_stride, col_stride).ok_or(GemmError::StrideOverflow {
+            operand: op,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        })?;
+        check_batch(op, data.len(), batch, batch_stride, one)?;
+        if batch > 1 && one > 0 && batch_stride < one {
+            return Err(GemmError::Batch(format!(
+                "C: matrices of {one} elements {batch_stride} apart overlap"
+            )));
+        }
+        // Each matrix is checked for self-overlap by MatMut.
+        MatMut::new(&mut data[..one], rows, cols, row_stride, col_stride)?;
+        Ok(BatchMut {
+            data,
+            batch,
+            batch_stride,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        })
+    }
+}
+
+/// `C_b = alpha * A_b * B_b + beta * C_b` for every `b`. With `beta == 0`, C is only written.
+/// Error bound per element as [`crate::packed::gemm_packed`].
+pub fn gemm_batched(
+    alpha: f32,
+    a: Batch<'_>,
+    b: Batch<'_>,
+    beta: f32,
+    c: BatchMut<'_>,
+    par: Par,
+) -> Result<(), GemmError> {
+    // Resolve the level once, so that an invalid BITNET_ISA is this call's error and the
+    // products below cannot fail.
+    bitnet_simd::Level::active()?;
+    let n = c.batch;
+    if a.batch != n || b.batch != n {
+        return Err(GemmError::Batch(format!(
+            "batch sizes differ: A {}, B {}, C {n}",
+            a.batch, b.batch
+        )));
+    }
+    if a.cols != b.rows || a.rows != c.rows || b.cols != c.cols {
+        return Err(GemmError::ShapeMismatch {
+            a_rows: a.rows,
+            a_cols: a.cols,
+            b_rows: b.rows,
+            b_cols: b.cols,
+            c_rows: c.rows,
+            c_cols: c.cols,
+        });
+    }
+    let flops = 2 * a.rows * b.cols * a.cols;
+    let (rows, cols, rs, cs, stride) = (c.rows, c.cols, c.row_stride, c.col_stride, c.batch_stride);
+    let one = span(rows, cols, rs, cs).unwrap_or(0);
+    if one == 0 {
+        return Ok(());
+    }
+    if n >= par.threads() && flops < INNER_PARALLEL_FLOPS {
+        // Across the batch: each product on one thread.
+        let base = CPtr(c.data.as_mut_ptr());
+        par.for_each_task(n, |i| {
+            // SAFETY: matrix i spans [i * stride, i * stride + one), inside `c.data` (checked at
+            // construction) and disjoint from every other matrix's span (stride >= one).
+            let slice = unsafe { std::slice::from_raw_parts_mut(base.at(i * stride), one) };
+            let ci = MatMut::new(slice, rows, cols, rs, cs).expect("checked at construction");
+            crate::gemm(alpha, a.get(i), b.get(i), beta, ci, Par::Seq).expect("shapes checked");
+        });
+    } else {
+        for i in 0..n {
+            let ci = MatMut::new(
+                &mut c.data[i * stride..i * stride + one],
+                rows,
+                cols,
+                rs,
+                cs,
+            )?;
+            crate::gemm(alpha, a.get(i), b.get(i), beta, ci, par)?;
+        }
+    }
+    Ok(())
+}
+
+/// C's base pointer, shared by tasks writing disjoint matrices.
+#[derive(Clone, Copy)]
+struct CPtr(*mut f32);
+// SAFETY: tasks write disjoint matrices of a batch borrowed mutably for the whole call.
+unsafe impl Send for CPtr {}
+// SAFETY: as above.
+unsafe impl Sync for CPtr {}
+
+impl CPtr {
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
