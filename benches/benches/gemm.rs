@@ -69,7 +69,7 @@ fn peak_key(threads: &str) -> String {
 
 fn ours(s: Shape, o: &mut Operands, par: Par) {
     let (rsb, csb) = s.b_strides();
-    gemm_packed(
+    bitnet_gemm::gemm(
         1.0,
         MatRef::new(&o.a, s.m, s.k, s.k, 1).unwrap(),
         MatRef::new(&o.b, s.k, s.n, rsb, csb).unwrap(),
@@ -205,10 +205,12 @@ fn group(c: &mut Criterion, name: &str, shapes: &[(String, Shape)], all_cores: b
                 .throughput("GFLOP/s", s.flops())
                 .limit(&limit)
         };
-        row("bitnet_packed")
-            .note(format!("gemm_packed, Par::{par:?}"))
+        row("bitnet_gemm")
+            .note(format!(
+                "bitnet_gemm::gemm (small_m for m <= 64 times W^T, packed otherwise), Par::{par:?}"
+            ))
             .record();
-        g.bench_function(BenchmarkId::new("bitnet_packed", label), |b| {
+        g.bench_function(BenchmarkId::new("bitnet_gemm", label), |b| {
             b.iter(|| ours(s, black_box(&mut o), par))
         });
         if !all_cores {
