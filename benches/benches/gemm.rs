@@ -13,8 +13,11 @@
 use std::hint::black_box;
 
 use bitnet_benches::{RowMeta, criterion_config};
+use bitnet_gemm::blocked::{gemm_blocked, gemm_multilevel};
+use bitnet_gemm::oblivious::gemm_oblivious;
 use bitnet_gemm::packed::gemm_packed;
 use bitnet_gemm::reference::{gemm_ikj, gemm_naive_f64};
+use bitnet_gemm::strassen::gemm_strassen;
 use bitnet_gemm::{MatMut, MatRef, Par};
 use bitnet_simd::CpuFeatures;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -305,7 +308,7 @@ fn log_table(c: &mut Criterion) {
     let limit = peak_key("1t");
     type Variant =
         fn(f32, MatRef<'_>, MatRef<'_>, f32, MatMut<'_>) -> Result<(), bitnet_gemm::GemmError>;
-    let variants: [(&str, &str, Variant); 3] = [
+    let variants: [(&str, &str, Variant); 7] = [
         (
             "naive_f64",
             "reference::gemm_naive_f64: i-j-k, f64 accumulation (the oracle)",
@@ -315,6 +318,26 @@ fn log_table(c: &mut Criterion) {
             "ikj",
             "reference::gemm_ikj: the log's i-k-j order in f32",
             gemm_ikj,
+        ),
+        (
+            "blocked",
+            "blocked::gemm_blocked: i-k-j in L1-sized blocks",
+            gemm_blocked,
+        ),
+        (
+            "multilevel",
+            "blocked::gemm_multilevel: L2 blocks of L1 blocks",
+            gemm_multilevel,
+        ),
+        (
+            "oblivious",
+            "oblivious::gemm_oblivious: recursive halving to 64^3",
+            gemm_oblivious,
+        ),
+        (
+            "strassen",
+            "strassen::gemm_strassen: one level at 512 (cutoff 512), packed below, Par::Seq",
+            |al, a, b, be, c| gemm_strassen(al, a, b, be, c, Par::Seq),
         ),
         (
             "packed",

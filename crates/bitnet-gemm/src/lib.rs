@@ -5,7 +5,9 @@
 //! - [`gemm`] / [`gemv`]: the entries that pick the best variant for the shape.
 //! - [`MatRef`] / [`MatMut`]: strided views (row-major, column-major, transposed, sub-matrices),
 //!   checked at construction.
-//! - Variants, each public: [`reference`] (naive `f64` oracle, i-k-j), [`packed`] (BLIS-style
+//! - Variants, each public: [`reference`] (naive `f64` oracle, i-k-j), [`blocked`] (single- and
+//!   two-level cache blocking), [`oblivious`] (cache-oblivious recursion), [`strassen`] (with a
+//!   cutoff to the packed kernel), [`packed`] (BLIS-style
 //!   packed microkernels per ISA), [`small_m`] (a few rows times a streamed weight), [`batched`]
 //!   (strided batches).
 //!
@@ -24,11 +26,14 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod batched;
+pub mod blocked;
 pub mod error;
 pub mod gemv;
+pub mod oblivious;
 pub mod packed;
 pub mod reference;
 pub mod small_m;
+pub mod strassen;
 pub mod view;
 
 pub use bitnet_simd::Par;

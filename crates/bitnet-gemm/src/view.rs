@@ -170,6 +170,12 @@ impl<'a> MatRef<'a> {
         self.data[i * self.row_stride + j * self.col_stride]
     }
 
+    /// Row `i` as a slice, when the columns are contiguous (`col_stride == 1`).
+    pub fn row(&self, i: usize) -> Option<&'a [f32]> {
+        (self.col_stride == 1 && i < self.rows)
+            .then(|| &self.data[i * self.row_stride..i * self.row_stride + self.cols])
+    }
+
     /// The `rows x cols` sub-matrix starting at `(row, col)`, or `None` if it does not fit.
     pub fn submatrix(
         &self,
@@ -316,6 +322,52 @@ impl<'a> MatMut<'a> {
     pub fn at_mut(&mut self, i: usize, j: usize) -> &mut f32 {
         debug_assert!(i < self.rows && j < self.cols);
         &mut self.data[i * self.row_stride + j * self.col_stride]
+    }
+
+    /// Row `i` as a mutable slice, when the columns are contiguous (`col_stride == 1`).
+    pub fn row_mut(&mut self, i: usize) -> Option<&mut [f32]> {
+        (self.col_stride == 1 && i < self.rows)
+            .then(|| &mut self.data[i * self.row_stride..i * self.row_stride + self.cols])
+    }
+
+    /// `C = beta * C`; with `beta == 0`, C is only written (NaN in it does not leak).
+    pub fn scale(&mut self, beta: f32) {
+        if beta == 1.0 {
+            return;
+        }
+        for i in 0..self.rows {
+            for j in 0..self.cols {
+                let c = self.at_mut(i, j);
+                *c = if beta == 0.0 { 0.0 } else { beta * *c };
+            }
+        }
+    }
+
+    /// The mutable `rows x cols` sub-matrix starting at `(row, col)`, or `None` if it does not
+    /// fit.
+    pub fn submatrix_mut(
+        &mut self,
+        row: usize,
+        col: usize,
+        rows: usize,
+        cols: usize,
+    ) -> Option<MatMut<'_>> {
+        if row.checked_add(rows)? > self.rows || col.checked_add(cols)? > self.cols {
+            return None;
+        }
+        let start = if rows == 0 || cols == 0 {
+            0
+        } else {
+            row * self.row_stride + col * self.col_stride
+        };
+        let len = self.data.len();
+        Some(MatMut {
+            data: &mut self.data[start.min(len)..],
+            rows,
+            cols,
+            row_stride: self.row_stride,
+            col_stride: self.col_stride,
+        })
     }
 
     /// The raw parts, for kernels that split the view across threads.

@@ -3,9 +3,12 @@
 
 mod common;
 
+use bitnet_gemm::blocked::{gemm_blocked, gemm_multilevel};
+use bitnet_gemm::oblivious::gemm_oblivious;
 use bitnet_gemm::packed::gemm_packed;
 use bitnet_gemm::reference::{gemm_ikj, gemm_naive_f64};
 use bitnet_gemm::small_m::gemm_small_m;
+use bitnet_gemm::strassen::gemm_strassen;
 use bitnet_gemm::{GemmError, MatMut, MatRef, Par, gemm};
 use bitnet_simd::isa::testable_isas;
 use bitnet_simd::with_isa;
@@ -78,6 +81,8 @@ proptest! {
             for (pname, par) in [("seq", Par::Seq), ("all cores", Par::default())] {
                 let name = format!("packed/{isa}/{pname}");
                 with_isa(isa, || run(&case, &name, |al, a, b, be, c| gemm_packed(al, a, b, be, c, par))).unwrap()?;
+                let name = format!("strassen(cutoff 512)/{isa}/{pname}");
+                with_isa(isa, || run(&case, &name, |al, a, b, be, c| gemm_strassen(al, a, b, be, c, par))).unwrap()?;
                 let name = format!("small_m/{isa}/{pname}");
                 with_isa(isa, || run(&case, &name, |al, a, b, be, c| gemm_small_m(al, a, b, be, c, par))).unwrap()?;
             }
@@ -89,6 +94,13 @@ proptest! {
         let variants: [(&str, Variant); 2] = [("naive_f64", gemm_naive_f64), ("ikj", gemm_ikj)];
         for (name, f) in variants {
             run(&case, name, f)?;
+        }
+        let blocked: [(&str, Variant); 3] =
+            [("blocked", gemm_blocked), ("multilevel", gemm_multilevel), ("oblivious", gemm_oblivious)];
+        for isa in testable_isas().unwrap() {
+            for (name, f) in blocked {
+                with_isa(isa, || run(&case, &format!("{name}/{isa}"), f)).unwrap()?;
+            }
         }
         run(&case, "gemm", |al, a, b, be, c| gemm(al, a, b, be, c, Par::default()))?;
     }
