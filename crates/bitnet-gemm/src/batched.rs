@@ -97,16 +97,15 @@ impl<'a> Batch<'a> {
         })
     }
 
-    /// Matrix `b` (`b < batch`).
+    /// Matrix `b` (`b < batch`). An empty matrix (which was not checked against the slice)
+    /// is a view of nothing.
     fn get(&self, b: usize) -> MatRef<'a> {
-        MatRef::new(
-            &self.data[b * self.batch_stride..],
-            self.rows,
-            self.cols,
-            self.row_stride,
-            self.col_stride,
-        )
-        .expect("checked at construction")
+        let data = self
+            .data
+            .get(b.saturating_mul(self.batch_stride)..)
+            .unwrap_or(&[]);
+        MatRef::new(data, self.rows, self.cols, self.row_stride, self.col_stride)
+            .expect("checked at construction")
     }
 }
 
@@ -149,7 +148,9 @@ impl<'a> BatchMut<'a> {
             )));
         }
         // Each matrix is checked for self-overlap by MatMut.
-        MatMut::new(&mut data[..one], rows, cols, row_stride, col_stride)?;
+        if batch > 0 {
+            MatMut::new(&mut data[..one], rows, cols, row_stride, col_stride)?;
+        }
         Ok(BatchMut {
             data,
             batch,
@@ -192,7 +193,11 @@ pub fn gemm_batched(
             c_cols: c.cols,
         });
     }
-    let flops = 2 * a.rows * b.cols * a.cols;
+    let flops = a
+        .rows
+        .saturating_mul(b.cols)
+        .saturating_mul(a.cols)
+        .saturating_mul(2);
     let (rows, cols, rs, cs, stride) = (c.rows, c.cols, c.row_stride, c.col_stride, c.batch_stride);
     let one = span(rows, cols, rs, cs).unwrap_or(0);
     if one == 0 {

@@ -14,7 +14,7 @@ use crate::error::GemmError;
 use crate::view::MatRef;
 
 /// `y = alpha * A x + beta * y` for an `m x k` A, `x` of length `k`, `y` of length `m`. With
-/// `beta == 0`, y is only written. Error bound per element (ε = `f32::EPSILON`):
+/// `beta == 0`, y is only written; with `alpha == 0`, A and x are not read. Error bound per element (ε = `f32::EPSILON`):
 /// `(k + 2) ε (|alpha| Σ_p |A[i,p]| |x_p| + |beta| |y_i|)`.
 pub fn gemv(
     alpha: f32,
@@ -36,8 +36,9 @@ pub fn gemv(
         });
     }
     let level = Level::active()?;
-    let par = par.for_bytes(4 * m * k);
-    if k == 0 {
+    let par = par.for_bytes(m.saturating_mul(k).saturating_mul(4));
+    if k == 0 || alpha == 0.0 {
+        // No product to add (with alpha == 0, A and x are not read, as in BLAS).
         y.iter_mut()
             .for_each(|v| *v = if beta == 0.0 { 0.0 } else { beta * *v });
         return Ok(());

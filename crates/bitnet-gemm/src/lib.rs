@@ -43,7 +43,8 @@ pub use view::{MatMut, MatRef};
 
 /// `C = alpha * A * B + beta * C` with the best variant for the shape: [`small_m`] for at most
 /// [`small_m::MAX_ROWS`] rows of A times a `W^T` view (unit row stride), the packed kernel
-/// otherwise. With `beta == 0`, C is only written (NaN in it does not leak).
+/// otherwise. With `beta == 0`, C is only written (NaN in it does not leak); with `alpha == 0`,
+/// A and B are not read (as in BLAS: NaN or infinity in them does not reach C).
 pub fn gemm(
     alpha: f32,
     a: MatRef<'_>,
@@ -52,6 +53,12 @@ pub fn gemm(
     c: MatMut<'_>,
     par: Par,
 ) -> Result<(), GemmError> {
+    if alpha == 0.0 {
+        reference::check_shapes(&a, &b, &c)?;
+        let mut c = c;
+        c.scale(beta);
+        return Ok(());
+    }
     if a.rows() <= small_m::MAX_ROWS && b.row_stride() == 1 {
         return small_m::gemm_small_m(alpha, a, b, beta, c, par);
     }

@@ -51,7 +51,7 @@ pub fn gemm_small_m(
     let (w, ldw) = (b.data(), b.col_stride());
     let (ptr, _, _, rs, cs) = c.raw();
     let c = CPtr(ptr);
-    let par = par.for_bytes(4 * n * k);
+    let par = par.for_bytes(n.saturating_mul(k).saturating_mul(4));
     par.for_each_range(n, 4, |cols| {
         level.run(Dots {
             a: a_rows,

@@ -77,6 +77,18 @@ fn batch_errors() {
     ));
     // Overflowing batch stride.
     assert!(Batch::new(&a, 3, usize::MAX, 2, 2, 2, 1).is_err());
+    // Empty batches and empty matrices are fine.
+    assert!(BatchMut::new(&mut [], 0, 0, 2, 2, 2, 1).is_ok());
+    let mut c6 = vec![0f32; 24];
+    let r = gemm_batched(
+        1.0,
+        Batch::new(&[], 2, 1, 3, 0, 0, 1).unwrap(),
+        Batch::new(&[], 2, 1, 0, 4, 1, 1).unwrap(),
+        0.0,
+        BatchMut::new(&mut c6, 2, 12, 3, 4, 4, 1).unwrap(),
+        Par::Seq,
+    );
+    assert!(r.is_ok() && c6.iter().all(|&v| v == 0.0));
     // Batch sizes differ.
     let r = gemm_batched(
         1.0,

@@ -5,7 +5,7 @@ mod common;
 
 use bitnet_gemm::blocked::{gemm_blocked, gemm_multilevel};
 use bitnet_gemm::oblivious::gemm_oblivious;
-use bitnet_gemm::packed::gemm_packed;
+use bitnet_gemm::packed::{BlockingRequest, gemm_packed, with_blocking};
 use bitnet_gemm::reference::{gemm_ikj, gemm_naive_f64};
 use bitnet_gemm::small_m::gemm_small_m;
 use bitnet_gemm::strassen::gemm_strassen;
@@ -90,6 +90,19 @@ proptest! {
     }
 
     #[test]
+    fn packed_with_tiny_blocks(case in case(), kc in 1usize..20, mc in 1usize..200, nc in 1usize..40) {
+        // Several depth blocks (beta' = 1 after the first) and several column blocks, whose
+        // last panels are clipped, on small matrices.
+        let request = BlockingRequest { kc: Some(kc), mc: Some(mc), nc: Some(nc) };
+        for isa in testable_isas().unwrap() {
+            for (pname, par) in [("seq", Par::Seq), ("all cores", Par::default())] {
+                let name = format!("packed kc={kc} mc={mc} nc={nc}/{isa}/{pname}");
+                with_isa(isa, || with_blocking(request, || run(&case, &name, |al, a, b, be, c| gemm_packed(al, a, b, be, c, par)))).unwrap()?;
+            }
+        }
+    }
+
+    #[test]
     fn references_and_entry(case in case()) {
         let variants: [(&str, Variant); 2] = [("naive_f64", gemm_naive_f64), ("ikj", gemm_ikj)];
         for (name, f) in variants {
@@ -130,7 +143,7 @@ fn shape_mismatch_is_an_error() {
 
 #[test]
 fn tile_edges_exactly() {
-    // Every m, n around the tile sizes of every level (MR 4/16/32, NR 4/6/12), k around KC.
+    // Every m, n around the tile sizes of every level (MR 4/16/64, NR 4/6), k around 256.
     for isa in testable_isas().unwrap() {
         for m in [1usize, 3, 4, 5, 15, 16, 17, 31, 32, 33, 65] {
             for n in [1usize, 5, 6, 7, 11, 12, 13, 25] {
@@ -158,4 +171,32 @@ fn tile_edges_exactly() {
             }
         }
     }
+}
+
+#[test]
+fn alpha_zero_reads_neither_a_nor_b() {
+    let a = vec![f32::NAN; 6];
+    let b = vec![f32::INFINITY; 12];
+    let mut c = vec![2.0f32; 8];
+    gemm(
+        0.0,
+        MatRef::row_major(&a, 2, 3).unwrap(),
+        MatRef::row_major(&b, 3, 4).unwrap(),
+        0.5,
+        MatMut::row_major(&mut c, 2, 4).unwrap(),
+        Par::default(),
+    )
+    .unwrap();
+    assert!(c.iter().all(|&v| v == 1.0));
+    let mut y = vec![f32::NAN; 2];
+    bitnet_gemm::gemv(
+        0.0,
+        MatRef::row_major(&a, 2, 3).unwrap(),
+        &[1.0; 3],
+        0.0,
+        &mut y,
+        Par::Seq,
+    )
+    .unwrap();
+    assert!(y.iter().all(|&v| v == 0.0));
 }

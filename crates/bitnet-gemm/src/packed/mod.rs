@@ -20,6 +20,9 @@
 mod kernel;
 mod pack;
 
+use std::cell::Cell;
+use std::sync::OnceLock;
+
 use bitnet_simd::{CacheInfo, Level, Par, ScratchPool};
 use pulp::{Simd, WithSimd};
 
@@ -42,23 +45,70 @@ pub struct Blocking {
 
 impl Blocking {
     /// Block sizes for an `mr x nr` tile from the cache sizes `bitnet-simd` reports, each
-    /// overridable for tuning with `BITNET_GEMM_KC`, `BITNET_GEMM_MC`, `BITNET_GEMM_NC`
-    /// (rounded to the tile).
+    /// overridable for tuning with `BITNET_GEMM_KC`, `BITNET_GEMM_MC`, `BITNET_GEMM_NC` (read
+    /// once) or, on the calling thread, [`with_blocking`]; MC is rounded to a multiple of MR and
+    /// NC to a multiple of NR.
     pub fn for_tile(mr: usize, nr: usize) -> Blocking {
         let c = CacheInfo::get();
         let f = size_of::<f32>();
+        let requested = OVERRIDE.with(Cell::get).unwrap_or(*env_blocking());
+        let kc = requested
+            .kc
+            .unwrap_or((c.l1d / (2 * f * nr) / 16 * 16).clamp(64, 512))
+            .clamp(1, 4096);
+        let mc = requested.mc.unwrap_or(c.l2 / (2 * f * kc));
+        let nc = requested.nc.unwrap_or(c.l3 / (2 * f * kc));
+        Blocking {
+            kc,
+            mc: (mc / mr * mr).clamp(mr, 8192 / mr * mr),
+            nc: (nc / nr * nr).clamp(nr, 16384 / nr * nr),
+        }
+    }
+}
+
+/// Requested block sizes; `None` means "derive from the caches".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockingRequest {
+    /// Depth of a block.
+    pub kc: Option<usize>,
+    /// Rows of an A block (rounded to MR).
+    pub mc: Option<usize>,
+    /// Columns of a B block (rounded to NR).
+    pub nc: Option<usize>,
+}
+
+fn env_blocking() -> &'static BlockingRequest {
+    static ENV: OnceLock<BlockingRequest> = OnceLock::new();
+    ENV.get_or_init(|| {
         let env = |name: &str| {
             std::env::var(name)
                 .ok()
                 .and_then(|v| v.trim().parse::<usize>().ok())
+                .filter(|&v| v > 0)
         };
-        let kc = env("BITNET_GEMM_KC")
-            .unwrap_or((c.l1d / (2 * f * nr) / 16 * 16).clamp(64, 512))
-            .clamp(16, 4096);
-        let mc = (env("BITNET_GEMM_MC").unwrap_or(c.l2 / (2 * f * kc)) / mr * mr).clamp(mr, 8192);
-        let nc = (env("BITNET_GEMM_NC").unwrap_or(c.l3 / (2 * f * kc)) / nr * nr).clamp(nr, 16384);
-        Blocking { kc, mc, nc }
+        BlockingRequest {
+            kc: env("BITNET_GEMM_KC"),
+            mc: env("BITNET_GEMM_MC"),
+            nc: env("BITNET_GEMM_NC"),
+        }
+    })
+}
+
+thread_local! {
+    static OVERRIDE: Cell<Option<BlockingRequest>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with packed products started on this thread using `request`'s block sizes (tests
+/// use tiny blocks so that several depth and column blocks run on small matrices).
+pub fn with_blocking<R>(request: BlockingRequest, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<BlockingRequest>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            OVERRIDE.with(|o| o.set(self.0));
+        }
     }
+    let _restore = Restore(OVERRIDE.with(|o| o.replace(Some(request))));
+    f()
 }
 
 /// `C = alpha * A * B + beta * C` with the packed BLIS-style kernel of the active level.
@@ -83,7 +133,11 @@ pub fn gemm_packed(
     if c.col_stride() == 1 && c.row_stride() != 1 {
         return gemm_packed(alpha, b.t(), a.t(), beta, c.t(), par);
     }
-    let par = par.for_flops(2 * m * n * k.max(1));
+    let par = par.for_flops(
+        m.saturating_mul(n)
+            .saturating_mul(k.max(1))
+            .saturating_mul(2),
+    );
     let (ptr, _, _, rs, cs) = c.raw();
     level.run(PackedGemm {
         alpha,
@@ -248,7 +302,7 @@ impl PackedGemm<'_> {
                         panels_n: nb * chunk_panels..((nb + 1) * chunk_panels).min(n_panels),
                         row_end: m,
                         col0: jc,
-                        col_end: n,
+                        col_end: jc + nc,
                         c,
                         rs,
                         cs,

@@ -13,14 +13,21 @@ pub fn dim() -> impl Strategy<Value = usize> {
 /// How a matrix is laid out in its buffer.
 #[derive(Clone, Copy, Debug)]
 pub enum Layout {
-    RowMajor { pad: usize },
-    ColMajor { pad: usize },
+    RowMajor {
+        pad: usize,
+    },
+    ColMajor {
+        pad: usize,
+    },
+    /// Neither stride is 1: row stride `2 * cols + 1`, column stride 2.
+    Spread,
 }
 
 pub fn layout() -> impl Strategy<Value = Layout> {
     prop_oneof![
         (0usize..5).prop_map(|pad| Layout::RowMajor { pad }),
         (0usize..5).prop_map(|pad| Layout::ColMajor { pad }),
+        Just(Layout::Spread),
     ]
 }
 
@@ -40,6 +47,7 @@ impl Stored {
         let (rs, cs) = match layout {
             Layout::RowMajor { pad } => (cols + pad, 1),
             Layout::ColMajor { pad } => (1, rows + pad),
+            Layout::Spread => (2 * cols + 1, 2),
         };
         let len = offset
             + if rows == 0 || cols == 0 {
