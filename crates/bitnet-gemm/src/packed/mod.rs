@@ -3,8 +3,8 @@
 //! ```text
 //! LOOP 5  for jc in 0..n step NC            columns of C and B      (B block in L3)
 //! LOOP 4    for pc in 0..k step KC          depth                   pack B[pc.., jc..] (parallel)
-//!                                                                    pack A[.., pc..]   (parallel)
 //! LOOP 3      for ic in 0..m step MC        rows of C and A         (A block in L2)   ┐ parallel
+//!               each task packs its own A block into its own scratch (so it is in its L2)
 //! LOOP 2        for jr in NR panels of the  columns                 (B panel in L1)   │ tasks over
 //! LOOP 1          for ir in MR panels       rows                                       ┘ (ic, jr range)
 //!                   microkernel: C[ir, jr] = alpha * Ap[ir] * Bp[jr] + beta' * C[ir, jr]
@@ -155,7 +155,9 @@ pub fn gemm_packed(
 /// LOOPs 2 and 1 over one task's share of a packed block: NR panels `panels_n` (outer) by MR
 /// panels `panels_m` (inner), so one B panel stays in L1 while A panels stream from L2.
 struct MacroTile<'a, const MV: usize, const NR: usize> {
-    ap: &'a [f32],
+    /// The `m x kc` depth slice of A; the task packs its own rows into its own scratch, so the
+    /// packed A block sits in the L2 of the core that uses it.
+    a_blk: MatRef<'a>,
     bp: &'a [f32],
     kc: usize,
     panels_m: std::ops::Range<usize>,
@@ -177,12 +179,18 @@ impl<const MV: usize, const NR: usize> WithSimd for MacroTile<'_, MV, NR> {
     fn with_simd<S: Simd>(self, simd: S) {
         let mr = MV * size_of::<S::f32s>() / size_of::<f32>();
         let kc = self.kc;
-        let (ap, _) = S::as_simd_f32s(self.ap);
+        let first = self.panels_m.start;
+        let mut packed = ScratchPool::global().take_uninit::<f32>(self.panels_m.len() * kc * mr);
+        for (i, panel) in packed.chunks_exact_mut(kc * mr).enumerate() {
+            pack_a_panel(&self.a_blk, first + i, mr, panel);
+        }
+        let (ap, _) = S::as_simd_f32s(&packed);
         for jr in self.panels_n {
             let b_panel = &self.bp[jr * kc * NR..(jr + 1) * kc * NR];
             let col = self.col0 + jr * NR;
             for ir in self.panels_m.clone() {
-                let a_panel = &ap[ir * kc * MV..(ir + 1) * kc * MV];
+                let local = ir - first;
+                let a_panel = &ap[local * kc * MV..(local + 1) * kc * MV];
                 let acc = microkernel::<S, MV, NR>(simd, a_panel, b_panel);
                 let row = ir * mr;
                 let dst = TileDst {
@@ -275,13 +283,7 @@ impl PackedGemm<'_> {
                         pack_b_panel(&b_blk, off / (kc * NR) + i, NR, panel);
                     }
                 });
-                let mut ap = pool.take_uninit::<f32>(m_panels * kc * mr);
-                self.par.for_each_chunk_mut(&mut ap, kc * mr, |off, chunk| {
-                    for (i, panel) in chunk.chunks_exact_mut(kc * mr).enumerate() {
-                        pack_a_panel(&a_blk, off / (kc * mr) + i, mr, panel);
-                    }
-                });
-                let (ap, bp): (&[f32], &[f32]) = (&ap, &bp);
+                let bp: &[f32] = &bp;
 
                 // Tasks: MC-row blocks × ranges of NR panels, enough for every thread.
                 let mc_panels = blk.mc / mr;
@@ -295,7 +297,7 @@ impl PackedGemm<'_> {
                     // A closure body is compiled without the level's target features: re-enter
                     // them through the token before the hot loops.
                     simd.vectorize(MacroTile::<MV, NR> {
-                        ap,
+                        a_blk,
                         bp,
                         kc,
                         panels_m: mb * mc_panels..((mb + 1) * mc_panels).min(m_panels),
