@@ -210,7 +210,8 @@ fn group(c: &mut Criterion, name: &str, shapes: &[(String, Shape)], all_cores: b
         };
         row("bitnet_gemm")
             .note(format!(
-                "bitnet_gemm::gemm (small_m for m <= 64 times W^T, packed otherwise), Par::{par:?}"
+                "bitnet_gemm::gemm (small_m for m <= {} times W^T, packed otherwise), Par::{par:?}",
+                bitnet_gemm::small_m::MAX_ROWS
             ))
             .record();
         g.bench_function(BenchmarkId::new("bitnet_gemm", label), |b| {

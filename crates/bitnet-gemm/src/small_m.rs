@@ -14,10 +14,11 @@ use crate::error::GemmError;
 use crate::reference::check_shapes;
 use crate::view::{MatMut, MatRef};
 
-/// The most rows of A this kernel is chosen for by [`crate::gemm`]. On the Zen 4 machine of the
-/// first measurements it beat the packed kernel up to m = 64 on the 2560 x 2560 LLM shape (65 vs
-/// 48 GFLOP/s on one thread); the crossover above that is not measured yet.
-pub const MAX_ROWS: usize = 64;
+/// The most rows of A this kernel is chosen for by [`crate::gemm`]. Measured on the Zen 4
+/// machine of the first reports, `X (m x 2560) · W^T (2560 x 2560)`, GFLOP/s small-m / packed,
+/// one thread: m = 64: 61 / 40, 96: 57-65 / 50-53, 128: 65 / 58-61, 192: 60-61 / 65-68,
+/// 256: 62-63 / 77; on two cores the two tie at 96-128 and packed wins from 192.
+pub const MAX_ROWS: usize = 128;
 
 /// `C = alpha * A * B + beta * C` for a B with unit row stride (B = W^T, W row-major), streaming
 /// B without packing. Any m works; it is the fastest variant for small m. With `beta == 0`, C is
