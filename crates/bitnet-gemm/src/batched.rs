@@ -10,6 +10,7 @@
 use bitnet_simd::Par;
 
 use crate::error::{GemmError, Operand};
+use crate::shared_out::SharedOut;
 use crate::view::{MatMut, MatRef};
 
 /// Products of at least this many flops are parallelised inside rather than across the batch.
@@ -205,7 +206,7 @@ pub fn gemm_batched(
     }
     if n >= par.threads() && flops < INNER_PARALLEL_FLOPS {
         // Across the batch: each product on one thread.
-        let base = CPtr(c.data.as_mut_ptr());
+        let base = SharedOut::new(c.data.as_mut_ptr());
         par.for_each_task(n, |i| {
             // SAFETY: matrix i spans [i * stride, i * stride + one), inside `c.data` (checked at
             // construction) and disjoint from every other matrix's span (stride >= one).
@@ -226,18 +227,4 @@ pub fn gemm_batched(
         }
     }
     Ok(())
-}
-
-/// C's base pointer, shared by tasks writing disjoint matrices.
-#[derive(Clone, Copy)]
-struct CPtr(*mut f32);
-// SAFETY: tasks write disjoint matrices of a batch borrowed mutably for the whole call.
-unsafe impl Send for CPtr {}
-// SAFETY: as above.
-unsafe impl Sync for CPtr {}
-
-impl CPtr {
-    fn at(self, offset: usize) -> *mut f32 {
-        self.0.wrapping_add(offset)
-    }
 }

@@ -32,6 +32,7 @@ pub mod gemv;
 pub mod oblivious;
 pub mod packed;
 pub mod reference;
+mod shared_out;
 pub mod small_m;
 pub mod strassen;
 pub mod view;

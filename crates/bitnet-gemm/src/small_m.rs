@@ -12,6 +12,7 @@ use pulp::{Simd, WithSimd};
 
 use crate::error::GemmError;
 use crate::reference::check_shapes;
+use crate::shared_out::SharedOut;
 use crate::view::{MatMut, MatRef};
 
 /// The most rows of A this kernel is chosen for by [`crate::gemm`]. Measured on the Zen 4
@@ -51,7 +52,7 @@ pub fn gemm_small_m(
     let a_rows: &[f32] = &a_rows;
     let (w, ldw) = (b.data(), b.col_stride());
     let (ptr, _, _, rs, cs) = c.raw();
-    let c = CPtr(ptr);
+    let c = SharedOut::new(ptr);
     let par = par.for_bytes(n.saturating_mul(k).saturating_mul(4));
     par.for_each_range(n, 4, |cols| {
         level.run(Dots {
@@ -71,15 +72,6 @@ pub fn gemm_small_m(
     Ok(())
 }
 
-/// C's base pointer shared by the threads, which write disjoint column ranges.
-#[derive(Clone, Copy)]
-struct CPtr(*mut f32);
-// SAFETY: threads write disjoint columns of a non-overlapping C view borrowed mutably by the
-// caller for the whole call.
-unsafe impl Send for CPtr {}
-// SAFETY: as above.
-unsafe impl Sync for CPtr {}
-
 struct Dots<'a> {
     a: &'a [f32],
     m: usize,
@@ -87,7 +79,7 @@ struct Dots<'a> {
     w: &'a [f32],
     ldw: usize,
     cols: std::ops::Range<usize>,
-    c: CPtr,
+    c: SharedOut,
     rs: usize,
     cs: usize,
     alpha: f32,
@@ -125,10 +117,7 @@ impl WithSimd for Dots<'_> {
                 }
                 for (ii, row) in out.iter().enumerate().take(ib) {
                     for (jj, &dot) in row.iter().enumerate().take(jb) {
-                        let ptr = self
-                            .c
-                            .0
-                            .wrapping_add((i + ii) * self.rs + (j + jj) * self.cs);
+                        let ptr = self.c.at((i + ii) * self.rs + (j + jj) * self.cs);
                         // SAFETY: (i + ii, j + jj) is inside C; this thread owns column j + jj.
                         unsafe {
                             *ptr = if self.beta == 0.0 {

@@ -28,6 +28,7 @@ use pulp::{Simd, WithSimd};
 
 use crate::error::GemmError;
 use crate::reference::check_shapes;
+use crate::shared_out::SharedOut;
 use crate::view::{MatMut, MatRef};
 use kernel::{TileDst, microkernel, store_tile};
 use pack::{pack_a_panel, pack_b_panel};
@@ -144,7 +145,7 @@ pub fn gemm_packed(
         a,
         b,
         beta,
-        c: CPtr(ptr),
+        c: SharedOut::new(ptr),
         rs,
         cs,
         par,
@@ -165,7 +166,7 @@ struct MacroTile<'a, const MV: usize, const NR: usize> {
     row_end: usize,
     col0: usize,
     col_end: usize,
-    c: CPtr,
+    c: SharedOut,
     rs: usize,
     cs: usize,
     alpha: f32,
@@ -208,29 +209,12 @@ impl<const MV: usize, const NR: usize> WithSimd for MacroTile<'_, MV, NR> {
     }
 }
 
-/// C's base pointer, shared by the tasks that write its disjoint tiles.
-#[derive(Clone, Copy)]
-struct CPtr(*mut f32);
-// SAFETY: tasks write pairwise disjoint tiles of a non-overlapping C view that the caller borrows
-// mutably for the whole product.
-unsafe impl Send for CPtr {}
-// SAFETY: as above.
-unsafe impl Sync for CPtr {}
-
-impl CPtr {
-    /// The address `offset` elements past C's base (a method, so closures capture the whole
-    /// `Sync` wrapper rather than the raw pointer field).
-    fn at(self, offset: usize) -> *mut f32 {
-        self.0.wrapping_add(offset)
-    }
-}
-
 struct PackedGemm<'a> {
     alpha: f32,
     a: MatRef<'a>,
     b: MatRef<'a>,
     beta: f32,
-    c: CPtr,
+    c: SharedOut,
     rs: usize,
     cs: usize,
     par: Par,
