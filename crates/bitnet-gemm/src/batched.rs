@@ -21,12 +21,35 @@ pub const INNER_PARALLEL_FLOPS: usize = 2 * 256 * 256 * 256;
 #[derive(Clone, Copy, Debug)]
 pub struct Batch<'a> {
     data: &'a [f32],
+    shape: BatchShape,
+}
+
+/// The layout shared by input and output batches.
+#[derive(Clone, Copy, Debug)]
+struct BatchShape {
     batch: usize,
     batch_stride: usize,
     rows: usize,
     cols: usize,
     row_stride: usize,
     col_stride: usize,
+}
+
+impl BatchShape {
+    /// Checks that every matrix fits in `len` elements; returns the span of one matrix.
+    fn check(&self, operand: Operand, len: usize) -> Result<usize, GemmError> {
+        let (rows, cols, row_stride, col_stride) =
+            (self.rows, self.cols, self.row_stride, self.col_stride);
+        let one = span(rows, cols, row_stride, col_stride).ok_or(GemmError::StrideOverflow {
+            operand,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        })?;
+        check_batch(operand, len, self.batch, self.batch_stride, one)?;
+        Ok(one)
+    }
 }
 
 /// The elements one `rows x cols` view spans (0 if empty), or `None` on overflow.
@@ -78,34 +101,27 @@ impl<'a> Batch<'a> {
         row_stride: usize,
         col_stride: usize,
     ) -> Result<Batch<'a>, GemmError> {
-        let op = Operand::A;
-        let one = span(rows, cols, row_stride, col_stride).ok_or(GemmError::StrideOverflow {
-            operand: op,
-            rows,
-            cols,
-            row_stride,
-            col_stride,
-        })?;
-        check_batch(op, data.len(), batch, batch_stride, one)?;
-        Ok(Batch {
-            data,
+        let shape = BatchShape {
             batch,
             batch_stride,
             rows,
             cols,
             row_stride,
             col_stride,
-        })
+        };
+        shape.check(Operand::A, data.len())?;
+        Ok(Batch { data, shape })
     }
 
     /// Matrix `b` (`b < batch`). An empty matrix (which was not checked against the slice)
     /// is a view of nothing.
     fn get(&self, b: usize) -> MatRef<'a> {
+        let s = &self.shape;
         let data = self
             .data
-            .get(b.saturating_mul(self.batch_stride)..)
+            .get(b.saturating_mul(s.batch_stride)..)
             .unwrap_or(&[]);
-        MatRef::new(data, self.rows, self.cols, self.row_stride, self.col_stride)
+        MatRef::new(data, s.rows, s.cols, s.row_stride, s.col_stride)
             .expect("checked at construction")
     }
 }
@@ -114,12 +130,7 @@ impl<'a> Batch<'a> {
 #[derive(Debug)]
 pub struct BatchMut<'a> {
     data: &'a mut [f32],
-    batch: usize,
-    batch_stride: usize,
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-    col_stride: usize,
+    shape: BatchShape,
 }
 
 impl<'a> BatchMut<'a> {
@@ -134,15 +145,15 @@ impl<'a> BatchMut<'a> {
         row_stride: usize,
         col_stride: usize,
     ) -> Result<BatchMut<'a>, GemmError> {
-        let op = Operand::C;
-        let one = span(rows, cols, row_stride, col_stride).ok_or(GemmError::StrideOverflow {
-            operand: op,
+        let shape = BatchShape {
+            batch,
+            batch_stride,
             rows,
             cols,
             row_stride,
             col_stride,
-        })?;
-        check_batch(op, data.len(), batch, batch_stride, one)?;
+        };
+        let one = shape.check(Operand::C, data.len())?;
         if batch > 1 && one > 0 && batch_stride < one {
             return Err(GemmError::Batch(format!(
                 "C: matrices of {one} elements {batch_stride} apart overlap"
@@ -152,15 +163,7 @@ impl<'a> BatchMut<'a> {
         if batch > 0 {
             MatMut::new(&mut data[..one], rows, cols, row_stride, col_stride)?;
         }
-        Ok(BatchMut {
-            data,
-            batch,
-            batch_stride,
-            rows,
-            cols,
-            row_stride,
-            col_stride,
-        })
+        Ok(BatchMut { data, shape })
     }
 }
 
@@ -177,29 +180,36 @@ pub fn gemm_batched(
     // Resolve the level once, so that an invalid BITNET_ISA is this call's error and the
     // products below cannot fail.
     bitnet_simd::Level::active()?;
-    let n = c.batch;
-    if a.batch != n || b.batch != n {
+    let (sa, sb, sc) = (a.shape, b.shape, c.shape);
+    let n = sc.batch;
+    if sa.batch != n || sb.batch != n {
         return Err(GemmError::Batch(format!(
             "batch sizes differ: A {}, B {}, C {n}",
-            a.batch, b.batch
+            sa.batch, sb.batch
         )));
     }
-    if a.cols != b.rows || a.rows != c.rows || b.cols != c.cols {
+    if sa.cols != sb.rows || sa.rows != sc.rows || sb.cols != sc.cols {
         return Err(GemmError::ShapeMismatch {
-            a_rows: a.rows,
-            a_cols: a.cols,
-            b_rows: b.rows,
-            b_cols: b.cols,
-            c_rows: c.rows,
-            c_cols: c.cols,
+            a_rows: sa.rows,
+            a_cols: sa.cols,
+            b_rows: sb.rows,
+            b_cols: sb.cols,
+            c_rows: sc.rows,
+            c_cols: sc.cols,
         });
     }
-    let flops = a
+    let flops = sa
         .rows
-        .saturating_mul(b.cols)
-        .saturating_mul(a.cols)
+        .saturating_mul(sb.cols)
+        .saturating_mul(sa.cols)
         .saturating_mul(2);
-    let (rows, cols, rs, cs, stride) = (c.rows, c.cols, c.row_stride, c.col_stride, c.batch_stride);
+    let (rows, cols, rs, cs, stride) = (
+        sc.rows,
+        sc.cols,
+        sc.row_stride,
+        sc.col_stride,
+        sc.batch_stride,
+    );
     let one = span(rows, cols, rs, cs).unwrap_or(0);
     if one == 0 {
         return Ok(());
