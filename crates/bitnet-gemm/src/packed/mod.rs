@@ -183,7 +183,7 @@ impl<const MV: usize, const NR: usize> WithSimd for MacroTile<'_, MV, NR> {
         let first = self.panels_m.start;
         let mut packed = ScratchPool::global().take_uninit::<f32>(self.panels_m.len() * kc * mr);
         for (i, panel) in packed.chunks_exact_mut(kc * mr).enumerate() {
-            pack_a_panel(&self.a_blk, first + i, mr, panel);
+            pack_a_panel::<S, MV>(&self.a_blk, first + i, panel);
         }
         let (ap, _) = S::as_simd_f32s(&packed);
         for jr in self.panels_n {

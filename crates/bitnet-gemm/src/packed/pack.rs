@@ -9,20 +9,31 @@
 //! Rows or columns past the edge of the matrix are packed as zeros, so the microkernel always
 //! runs a full MR x NR tile and only the store is clipped.
 
+use pulp::Simd;
+
 use crate::view::MatRef;
 
-/// Packs panel `panel` of MR rows of `a` (an `m x kc` view) into `out` (`kc * mr_tile` floats).
-pub fn pack_a_panel(a: &MatRef<'_>, panel: usize, mr_tile: usize, out: &mut [f32]) {
+/// Packs panel `panel` of MR = `MV` vectors of rows of `a` (an `m x kc` view) into `out`
+/// (`kc * MR` floats).
+#[inline(always)]
+pub fn pack_a_panel<S: Simd, const MV: usize>(a: &MatRef<'_>, panel: usize, out: &mut [f32]) {
+    let mr_tile = MV * size_of::<S::f32s>() / size_of::<f32>();
     let kc = a.cols();
     let row0 = panel * mr_tile;
     let rows = a.rows().saturating_sub(row0).min(mr_tile);
     debug_assert_eq!(out.len(), kc * mr_tile);
     if a.row_stride() == 1 && rows == mr_tile {
-        // Column-major A: each depth step is one contiguous run of MR rows.
+        // Column-major A: each depth step is one contiguous run of MR rows, copied as MV
+        // vectors (a fixed-size copy: a `copy_from_slice` of runtime length calls memmove once
+        // per depth step).
         let data = a.data();
-        for (p, dst) in out.chunks_exact_mut(mr_tile).enumerate() {
+        let (out, _) = S::as_mut_simd_f32s(out);
+        for (p, dst) in out.chunks_exact_mut(MV).enumerate() {
             let start = row0 + p * a.col_stride();
-            dst.copy_from_slice(&data[start..start + mr_tile]);
+            let (src, _) = S::as_simd_f32s(&data[start..start + mr_tile]);
+            let src: &[S::f32s; MV] = src.try_into().expect("MV vectors");
+            let dst: &mut [S::f32s; MV] = dst.try_into().expect("MV vectors");
+            *dst = *src;
         }
         return;
     }
@@ -61,10 +72,21 @@ fn transpose_runs(
     if runs < width {
         out.fill(0.0);
     }
-    for r in 0..runs {
-        let src = &data[start + r * stride..start + r * stride + len];
-        for (d, &v) in out[r..].iter_mut().step_by(width).zip(src) {
-            *d = v;
+    // Tiles of ROWS runs by DEPTH source floats (one cache line per run): each source line is
+    // loaded into L1 once and used whole before it can be evicted. Large power-of-two-ish
+    // strides put all runs into a few L1 sets, so a tile reads no more lines than L1 has ways.
+    const ROWS: usize = 8;
+    const DEPTH: usize = 16;
+    for r0 in (0..runs).step_by(ROWS) {
+        let rows = ROWS.min(runs - r0);
+        for p0 in (0..len).step_by(DEPTH) {
+            let depth = DEPTH.min(len - p0);
+            for p in p0..p0 + depth {
+                let dst = &mut out[p * width + r0..p * width + r0 + rows];
+                for (r, d) in dst.iter_mut().enumerate() {
+                    *d = data[start + (r0 + r) * stride + p];
+                }
+            }
         }
     }
 }
