@@ -16,10 +16,12 @@ use crate::shared_out::SharedOut;
 use crate::view::{MatMut, MatRef};
 
 /// The most rows of A this kernel is chosen for by [`crate::gemm`]. Measured on the Zen 4
-/// machine of the first reports, `X (m x 2560) · W^T (2560 x 2560)`, GFLOP/s small-m / packed,
-/// one thread: m = 64: 61 / 40, 96: 57-65 / 50-53, 128: 65 / 58-61, 192: 60-61 / 65-68,
-/// 256: 62-63 / 77; on two cores the two tie at 96-128 and packed wins from 192.
-pub const MAX_ROWS: usize = 128;
+/// machine of the first reports, `X (m x 2560) · W^T (2560 x 2560)`, GFLOP/s small-m / packed
+/// (medians of an ad-hoc timing loop), one thread: m = 8: 42 / 34, 12: 49 / 48, 16: 52 / 48-52,
+/// 20: 50 / 47, 24: 54 / 66, 32: 59 / 67, 64: 51-56 / 71; two threads: m = 16: 103 / 102,
+/// 32: 113 / 133. Packing W transposes it (16 x 16 blocks in registers), which pays for itself
+/// from about 20 rows on.
+pub const MAX_ROWS: usize = 16;
 
 /// `C = alpha * A * B + beta * C` for a B with unit row stride (B = W^T, W row-major), streaming
 /// B without packing. Any m works; it is the fastest variant for small m. With `beta == 0`, C is

@@ -19,6 +19,11 @@
 
 mod kernel;
 mod pack;
+mod transpose;
+#[cfg(target_arch = "x86_64")]
+mod transpose_avx2;
+#[cfg(target_arch = "x86_64")]
+mod transpose_avx512;
 
 use std::cell::Cell;
 use std::sync::OnceLock;
@@ -141,6 +146,7 @@ pub fn gemm_packed(
     );
     let (ptr, _, _, rs, cs) = c.raw();
     level.run(PackedGemm {
+        level,
         alpha,
         a,
         b,
@@ -156,6 +162,8 @@ pub fn gemm_packed(
 /// LOOPs 2 and 1 over one task's share of a packed block: NR panels `panels_n` (outer) by MR
 /// panels `panels_m` (inner), so one B panel stays in L1 while A panels stream from L2.
 struct MacroTile<'a, const MV: usize, const NR: usize> {
+    /// The level the packers transpose with (the one `S` belongs to).
+    level: Level,
     /// The `m x kc` depth slice of A; the task packs its own rows into its own scratch, so the
     /// packed A block sits in the L2 of the core that uses it.
     a_blk: MatRef<'a>,
@@ -183,7 +191,7 @@ impl<const MV: usize, const NR: usize> WithSimd for MacroTile<'_, MV, NR> {
         let first = self.panels_m.start;
         let mut packed = ScratchPool::global().take_uninit::<f32>(self.panels_m.len() * kc * mr);
         for (i, panel) in packed.chunks_exact_mut(kc * mr).enumerate() {
-            pack_a_panel::<S, MV>(&self.a_blk, first + i, panel);
+            pack_a_panel::<S, MV>(self.level, &self.a_blk, first + i, panel);
         }
         let (ap, _) = S::as_simd_f32s(&packed);
         for jr in self.panels_n {
@@ -210,6 +218,7 @@ impl<const MV: usize, const NR: usize> WithSimd for MacroTile<'_, MV, NR> {
 }
 
 struct PackedGemm<'a> {
+    level: Level,
     alpha: f32,
     a: MatRef<'a>,
     b: MatRef<'a>,
@@ -264,7 +273,7 @@ impl PackedGemm<'_> {
                 let mut bp = pool.take_uninit::<f32>(n_panels * kc * NR);
                 self.par.for_each_chunk_mut(&mut bp, kc * NR, |off, chunk| {
                     for (i, panel) in chunk.chunks_exact_mut(kc * NR).enumerate() {
-                        pack_b_panel(&b_blk, off / (kc * NR) + i, NR, panel);
+                        pack_b_panel(self.level, &b_blk, off / (kc * NR) + i, NR, panel);
                     }
                 });
                 let bp: &[f32] = &bp;
@@ -276,11 +285,13 @@ impl PackedGemm<'_> {
                 let chunk_panels = n_panels.div_ceil(n_chunks);
                 let n_chunks = n_panels.div_ceil(chunk_panels);
                 let (c, rs, cs, alpha) = (self.c, self.rs, self.cs, self.alpha);
+                let level = self.level;
                 self.par.for_each_task(m_blocks * n_chunks, |task| {
                     let (mb, nb) = (task / n_chunks, task % n_chunks);
                     // A closure body is compiled without the level's target features: re-enter
                     // them through the token before the hot loops.
                     simd.vectorize(MacroTile::<MV, NR> {
+                        level,
                         a_blk,
                         bp,
                         kc,

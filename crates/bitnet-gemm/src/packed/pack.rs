@@ -9,14 +9,21 @@
 //! Rows or columns past the edge of the matrix are packed as zeros, so the microkernel always
 //! runs a full MR x NR tile and only the store is clipped.
 
+use bitnet_simd::Level;
 use pulp::Simd;
 
+use super::transpose::{Runs, transpose_runs};
 use crate::view::MatRef;
 
 /// Packs panel `panel` of MR = `MV` vectors of rows of `a` (an `m x kc` view) into `out`
 /// (`kc * MR` floats).
 #[inline(always)]
-pub fn pack_a_panel<S: Simd, const MV: usize>(a: &MatRef<'_>, panel: usize, out: &mut [f32]) {
+pub fn pack_a_panel<S: Simd, const MV: usize>(
+    level: Level,
+    a: &MatRef<'_>,
+    panel: usize,
+    out: &mut [f32],
+) {
     let mr_tile = MV * size_of::<S::f32s>() / size_of::<f32>();
     let kc = a.cols();
     let row0 = panel * mr_tile;
@@ -39,15 +46,14 @@ pub fn pack_a_panel<S: Simd, const MV: usize>(a: &MatRef<'_>, panel: usize, out:
     }
     if a.col_stride() == 1 {
         // Row-major A: each row is a contiguous run over the depth; transpose it into place.
-        transpose_runs(
-            a.data(),
-            row0 * a.row_stride(),
-            a.row_stride(),
-            rows,
-            kc,
-            mr_tile,
-            out,
-        );
+        let runs = Runs {
+            data: a.data(),
+            start: row0 * a.row_stride(),
+            stride: a.row_stride(),
+            count: rows,
+            len: kc,
+        };
+        transpose_runs(level, runs, mr_tile, out);
         return;
     }
     for (p, dst) in out.chunks_exact_mut(mr_tile).enumerate() {
@@ -57,42 +63,8 @@ pub fn pack_a_panel<S: Simd, const MV: usize>(a: &MatRef<'_>, panel: usize, out:
     }
 }
 
-/// Writes `runs` contiguous runs of `len` floats (run `r` starts at `start + r * stride` in
-/// `data`) as the columns of a `len x width` row-major block `out`, zero-filling columns
-/// `runs..width`: the transposing copy of both packers.
-fn transpose_runs(
-    data: &[f32],
-    start: usize,
-    stride: usize,
-    runs: usize,
-    len: usize,
-    width: usize,
-    out: &mut [f32],
-) {
-    if runs < width {
-        out.fill(0.0);
-    }
-    // Tiles of ROWS runs by DEPTH source floats (one cache line per run): each source line is
-    // loaded into L1 once and used whole before it can be evicted. Large power-of-two-ish
-    // strides put all runs into a few L1 sets, so a tile reads no more lines than L1 has ways.
-    const ROWS: usize = 8;
-    const DEPTH: usize = 16;
-    for r0 in (0..runs).step_by(ROWS) {
-        let rows = ROWS.min(runs - r0);
-        for p0 in (0..len).step_by(DEPTH) {
-            let depth = DEPTH.min(len - p0);
-            for p in p0..p0 + depth {
-                let dst = &mut out[p * width + r0..p * width + r0 + rows];
-                for (r, d) in dst.iter_mut().enumerate() {
-                    *d = data[start + (r0 + r) * stride + p];
-                }
-            }
-        }
-    }
-}
-
 /// Packs panel `panel` of NR columns of `b` (a `kc x n` view) into `out` (`kc * nr_tile` floats).
-pub fn pack_b_panel(b: &MatRef<'_>, panel: usize, nr_tile: usize, out: &mut [f32]) {
+pub fn pack_b_panel(level: Level, b: &MatRef<'_>, panel: usize, nr_tile: usize, out: &mut [f32]) {
     let col0 = panel * nr_tile;
     let cols = b.cols().saturating_sub(col0).min(nr_tile);
     debug_assert_eq!(out.len(), b.rows() * nr_tile);
@@ -108,15 +80,14 @@ pub fn pack_b_panel(b: &MatRef<'_>, panel: usize, nr_tile: usize, out: &mut [f32
     if b.row_stride() == 1 {
         // Column-major B: each column is a contiguous run over the depth.
         let kc = b.rows();
-        transpose_runs(
-            b.data(),
-            col0 * b.col_stride(),
-            b.col_stride(),
-            cols,
-            kc,
-            nr_tile,
-            out,
-        );
+        let runs = Runs {
+            data: b.data(),
+            start: col0 * b.col_stride(),
+            stride: b.col_stride(),
+            count: cols,
+            len: kc,
+        };
+        transpose_runs(level, runs, nr_tile, out);
         return;
     }
     for (p, dst) in out.chunks_exact_mut(nr_tile).enumerate() {
