@@ -7,10 +7,14 @@
 //!   run 1: s10 s11 s12 …
 //! ```
 //! Square blocks of 16 (AVX-512) or 8 (AVX2) runs by as many depth steps are transposed in
-//! registers (one load and one store per vector, shuffles in between); the ragged rest goes
-//! through cache-sized scalar tiles.
+//! registers (one load and one store per vector, shuffles in between; masked loads and stores
+//! at the ragged edges, so a 6-run B panel is vectorised too); the scalar level goes through
+//! cache-sized scalar tiles.
 
 use bitnet_simd::Level;
+
+#[cfg(target_arch = "x86_64")]
+use super::{transpose_avx2, transpose_avx512};
 
 /// `count` runs of `len` floats in `data`, run `r` starting at `start + r * stride`.
 #[derive(Clone, Copy)]
@@ -52,75 +56,76 @@ pub fn transpose_runs(level: Level, runs: Runs<'_>, width: usize, out: &mut [f32
         start + (runs - 1) * stride + len <= data.len(),
         "run past the data"
     );
-    // The register-transposed part: whole blocks of `block` runs by `block` depth steps.
+    // Blocks of `block` runs by `block` depth steps in registers (masked at the ragged edges);
+    // levels without a register transpose use scalar cache tiles.
     let block = match level {
         #[cfg(target_arch = "x86_64")]
         Level::Avx512(_) => 16,
         #[cfg(target_arch = "x86_64")]
         Level::Avx2(_) => 8,
-        _ => 0,
+        _ => return transpose_tiles(data, start, stride, runs, len, width, out),
     };
-    let (simd_runs, simd_len) = match block {
-        0 => (0, 0),
-        b => (runs / b * b, len / b * b),
-    };
-    for r0 in (0..simd_runs).step_by(block.max(1)) {
-        for p0 in (0..simd_len).step_by(block) {
-            let src = start + r0 * stride + p0;
-            let dst = p0 * width + r0;
+    for r0 in (0..runs).step_by(block) {
+        let rows = block.min(runs - r0);
+        for p0 in (0..len).step_by(block) {
+            let cols = block.min(len - p0);
+            let src = data[start + r0 * stride + p0..].as_ptr();
+            let dst = out[p0 * width + r0..].as_mut_ptr();
+            let full = rows == block && cols == block;
             match level {
+                // Block contract (every arm): the token proves the level's features; source rows
+                // r0..r0+rows (< runs) have `cols` floats from p0 (p0 + cols ≤ len) inside
+                // `data` (checked above), destination rows p0..p0+cols (≤ len) have `rows`
+                // floats from column r0 (r0 + rows ≤ runs ≤ width) inside `out`; the two
+                // slices are distinct borrows.
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: the token proves AVX-512F; the 16 runs of 16 floats from `src` lie
-                // inside `data` (checked above: r0 + 15 < runs, p0 + 15 < len), and the 16 rows
-                // of 16 floats from `dst` lie inside `out` (p0 + 15 < len, r0 + 15 < width).
+                // SAFETY: the block contract above.
+                Level::Avx512(_) if full => unsafe {
+                    transpose_avx512::transpose_16x16(src, stride, dst, width)
+                },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the block contract above.
                 Level::Avx512(_) => unsafe {
-                    super::transpose_avx512::transpose_16x16(
-                        data.as_ptr().add(src),
-                        stride,
-                        out.as_mut_ptr().add(dst),
-                        width,
-                    )
+                    transpose_avx512::transpose_masked(src, stride, rows, cols, dst, width)
                 },
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: as above with 8 x 8 and AVX (implied by the AVX2 token).
-                Level::Avx2(_) => unsafe {
-                    super::transpose_avx2::transpose_8x8(
-                        data.as_ptr().add(src),
-                        stride,
-                        out.as_mut_ptr().add(dst),
-                        width,
-                    )
+                // SAFETY: the block contract above.
+                Level::Avx2(_) if full => unsafe {
+                    transpose_avx2::transpose_8x8(src, stride, dst, width)
                 },
-                _ => unreachable!("block is 0 on other levels"),
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the block contract above.
+                Level::Avx2(_) => unsafe {
+                    transpose_avx2::transpose_masked(src, stride, rows, cols, dst, width)
+                },
+                _ => unreachable!("levels without a register transpose returned above"),
             }
         }
     }
-    // The rest: runs past the register blocks over the whole depth, then the depth tail of the
-    // register-blocked runs.
-    transpose_tiles(data, start, stride, simd_runs..runs, 0..len, width, out);
-    transpose_tiles(data, start, stride, 0..simd_runs, simd_len..len, width, out);
 }
 
-/// Scalar transpose of `runs x depth` in tiles of 8 runs by one cache line of depth: each source
-/// line is loaded into L1 once and used whole before it can be evicted (runs a power-of-two-ish
-/// stride apart fall into a few L1 sets, so a tile reads no more lines than L1 has ways).
+/// Scalar transpose in tiles of 8 runs by one cache line of depth: each source line is loaded
+/// into L1 once and used whole before it can be evicted (runs a power-of-two-ish stride apart
+/// fall into a few L1 sets, so a tile reads no more lines than L1 has ways).
 fn transpose_tiles(
     data: &[f32],
     start: usize,
     stride: usize,
-    runs: std::ops::Range<usize>,
-    depth: std::ops::Range<usize>,
+    runs: usize,
+    len: usize,
     width: usize,
     out: &mut [f32],
 ) {
     const ROWS: usize = 8;
     const DEPTH: usize = 16;
-    for r0 in runs.clone().step_by(ROWS) {
-        let r1 = (r0 + ROWS).min(runs.end);
-        for p0 in depth.clone().step_by(DEPTH) {
-            for p in p0..(p0 + DEPTH).min(depth.end) {
-                for (r, d) in out[p * width + r0..p * width + r1].iter_mut().enumerate() {
-                    *d = data[start + (r0 + r) * stride + p];
+    for r0 in (0..runs).step_by(ROWS) {
+        let r1 = (r0 + ROWS).min(runs);
+        for p0 in (0..len).step_by(DEPTH) {
+            let p1 = (p0 + DEPTH).min(len);
+            let out_rows = out[p0 * width..p1 * width].chunks_exact_mut(width);
+            for (p, row) in (p0..p1).zip(out_rows) {
+                for (r, d) in (r0..r1).zip(&mut row[r0..r1]) {
+                    *d = data[start + r * stride + p];
                 }
             }
         }
