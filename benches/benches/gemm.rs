@@ -13,13 +13,14 @@
 use std::hint::black_box;
 
 use bitnet_benches::{RowMeta, criterion_config};
+use bitnet_gemm::batched::{Batch, BatchMut};
 use bitnet_gemm::blocked::{gemm_blocked, gemm_multilevel};
 use bitnet_gemm::oblivious::gemm_oblivious;
 use bitnet_gemm::packed::gemm_packed;
 use bitnet_gemm::reference::{gemm_ikj, gemm_naive_f64};
 use bitnet_gemm::strassen::gemm_strassen;
 use bitnet_gemm::{MatMut, MatRef, Par};
-use bitnet_simd::CpuFeatures;
+use bitnet_simd::{CpuFeatures, Isa, with_isa};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 /// One product: sizes and strides of A (m x k), B (k x n), C (m x n, row-major).
@@ -309,7 +310,17 @@ fn log_table(c: &mut Criterion) {
     let limit = peak_key("1t");
     type Variant =
         fn(f32, MatRef<'_>, MatRef<'_>, f32, MatMut<'_>) -> Result<(), bitnet_gemm::GemmError>;
-    let variants: [(&str, &str, Variant); 7] = [
+    fn forced(
+        isa: Isa,
+        al: f32,
+        a: MatRef<'_>,
+        b: MatRef<'_>,
+        be: f32,
+        c: MatMut<'_>,
+    ) -> Result<(), bitnet_gemm::GemmError> {
+        with_isa(isa, || gemm_packed(al, a, b, be, c, Par::Seq))?
+    }
+    let variants: [(&str, &str, Variant); 9] = [
         (
             "naive_f64",
             "reference::gemm_naive_f64: i-j-k, f64 accumulation (the oracle)",
@@ -342,15 +353,29 @@ fn log_table(c: &mut Criterion) {
         ),
         (
             "packed",
-            "packed::gemm_packed, Par::Seq",
+            "packed::gemm_packed, Par::Seq (best level)",
             |al, a, b, be, c| gemm_packed(al, a, b, be, c, Par::Seq),
+        ),
+        (
+            "packed_avx2",
+            "packed::gemm_packed forced to AVX2+FMA (with_isa), Par::Seq: its 16x6 ymm tile",
+            |al, a, b, be, c| forced(Isa::Avx2, al, a, b, be, c),
+        ),
+        (
+            "packed_scalar",
+            "packed::gemm_packed forced to the scalar level (with_isa), Par::Seq: its 4x4 tile (built with -C target-cpu, the compiler may vectorise these loops itself)",
+            |al, a, b, be, c| forced(Isa::Scalar, al, a, b, be, c),
         ),
     ];
     for (f, note, run) in variants {
+        if f == "packed_avx2" && !Isa::Avx2.is_supported() {
+            continue;
+        }
         RowMeta::new(name, f, "512")
             .throughput("GFLOP/s", s.flops())
             .limit(&limit)
             .note(note)
+            .speedup_over("naive_f64")
             .record();
         g.bench_function(BenchmarkId::new(f, "512"), |b| {
             b.iter(|| {
@@ -368,9 +393,109 @@ fn log_table(c: &mut Criterion) {
     g.finish();
 }
 
+/// Strided batches of row-major products on every core: ours across the batch (or inside each
+/// product, as `gemm_batched` decides) against a loop of products each threaded inside, ours and
+/// the peers'.
+fn batched(c: &mut Criterion) {
+    let name = "gemm/batched_all";
+    let threads = bitnet_simd::affinity::core_count();
+    let limit = peak_key("all");
+    let mut g = c.benchmark_group(name);
+    for (batch, m, n, k) in [(32usize, 64usize, 64usize, 64usize), (20, 256, 256, 128)] {
+        let label = format!("b{batch} m{m} n{n} k{k}");
+        let s = Shape {
+            m,
+            n,
+            k,
+            b_col_major: false,
+        };
+        let flops = batch as f64 * s.flops();
+        let fill = |len: usize| -> Vec<f32> {
+            (0..len)
+                .map(|i| ((i * 7) % 13) as f32 * 0.1 - 0.6)
+                .collect()
+        };
+        let (a, b) = (fill(batch * m * k), fill(batch * k * n));
+        let mut out = vec![0f32; batch * m * n];
+        g.throughput(Throughput::Elements(flops as u64));
+        let row = |f: &str| {
+            RowMeta::new(name, f, &label)
+                .throughput("GFLOP/s", flops)
+                .limit(&limit)
+        };
+        row("bitnet_batched")
+            .note(format!(
+                "batched::gemm_batched, Par::default() ({threads} threads: across the batch below {} flops per product, inside each above)",
+                bitnet_gemm::batched::INNER_PARALLEL_FLOPS
+            ))
+            .record();
+        g.bench_function(BenchmarkId::new("bitnet_batched", &label), |bench| {
+            bench.iter(|| {
+                bitnet_gemm::batched::gemm_batched(
+                    1.0,
+                    Batch::new(&a, batch, m * k, m, k, k, 1).unwrap(),
+                    Batch::new(&b, batch, k * n, k, n, n, 1).unwrap(),
+                    0.0,
+                    BatchMut::new(black_box(&mut out), batch, m * n, m, n, n, 1).unwrap(),
+                    Par::default(),
+                )
+                .unwrap()
+            })
+        });
+        row("bitnet_loop")
+            .note("a loop of bitnet_gemm::gemm, each product on every core (Par::default())")
+            .record();
+        g.bench_function(BenchmarkId::new("bitnet_loop", &label), |bench| {
+            bench.iter(|| {
+                for i in 0..batch {
+                    bitnet_gemm::gemm(
+                        1.0,
+                        MatRef::row_major(&a[i * m * k..(i + 1) * m * k], m, k).unwrap(),
+                        MatRef::row_major(&b[i * k * n..(i + 1) * k * n], k, n).unwrap(),
+                        0.0,
+                        MatMut::row_major(&mut out[i * m * n..(i + 1) * m * n], m, n).unwrap(),
+                        Par::default(),
+                    )
+                    .unwrap();
+                }
+            })
+        });
+        row("faer_loop")
+            .peer()
+            .note(format!(
+                "a loop of faer 0.24 matmul, each product on {threads} rayon threads"
+            ))
+            .record();
+        g.bench_function(BenchmarkId::new("faer_loop", &label), |bench| {
+            bench.iter(|| {
+                for i in 0..batch {
+                    let ai =
+                        faer::MatRef::from_row_major_slice(&a[i * m * k..(i + 1) * m * k], m, k);
+                    let bi =
+                        faer::MatRef::from_row_major_slice(&b[i * k * n..(i + 1) * k * n], k, n);
+                    let ci = faer::MatMut::from_row_major_slice_mut(
+                        &mut out[i * m * n..(i + 1) * m * n],
+                        m,
+                        n,
+                    );
+                    faer::linalg::matmul::matmul(
+                        ci,
+                        faer::Accum::Replace,
+                        ai,
+                        bi,
+                        1.0f32,
+                        faer::Par::rayon(threads),
+                    );
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = criterion_config();
-    targets = log_table, square, llm
+    targets = log_table, square, llm, batched
 }
 criterion_main!(benches);

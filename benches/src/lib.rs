@@ -44,6 +44,9 @@ pub struct RowMeta {
     pub limit: Option<String>,
     /// One line saying what the row measures.
     pub note: String,
+    /// Function of the same group whose time this row's speedup is reported against, if any.
+    #[serde(default)]
+    pub baseline: Option<String>,
 }
 
 impl RowMeta {
@@ -58,6 +61,7 @@ impl RowMeta {
             work_per_iter: 1.0,
             limit: None,
             note: String::new(),
+            baseline: None,
         }
     }
 
@@ -83,6 +87,12 @@ impl RowMeta {
     /// What the row measures.
     pub fn note(mut self, note: impl Into<String>) -> RowMeta {
         self.note = note.into();
+        self
+    }
+
+    /// Reports the speedup over `function` (same group and parameter) next to the throughput.
+    pub fn speedup_over(mut self, function: &str) -> RowMeta {
+        self.baseline = Some(function.to_owned());
         self
     }
 

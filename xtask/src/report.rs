@@ -37,6 +37,8 @@ struct Row {
     work_per_iter: f64,
     limit: Option<String>,
     note: String,
+    #[serde(default)]
+    baseline: Option<String>,
 }
 
 /// Criterion's `benchmark.json`: which benchmark a directory holds.
@@ -297,6 +299,14 @@ pub fn render(inputs: &Inputs<'_>) -> Result<String> {
                         let mut c = cell(r, times.get(&key).copied(), limits);
                         if r.limit.is_some() && in_group.iter().any(|o| o.limit != r.limit) {
                             let _ = write!(c, " of `{}`", r.limit.as_deref().unwrap_or(""));
+                        }
+                        if let Some(base) = r.baseline.as_deref().filter(|b| *b != r.function) {
+                            let base_key = (r.group.clone(), base.to_owned(), r.parameter.clone());
+                            if let (Some(ns), Some(base_ns)) =
+                                (times.get(&key), times.get(&base_key))
+                            {
+                                let _ = write!(c, " · {} × {base}", fmt_value(base_ns / ns));
+                            }
                         }
                         c
                     }
