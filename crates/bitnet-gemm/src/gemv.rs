@@ -6,6 +6,11 @@
 //! - Column-major A (unit row stride): `y += (alpha x_p) A[:, p]` column by column, each thread
 //!   owning a range of rows of y so that its slice of every column streams once.
 //! - Any other strides: plain loops (correct, not fast).
+//!
+//! Software prefetch was tried on the row-major path and is not used: on one Zen 4 core,
+//! rotating through 2.2 GiB of 4096 x 4096 matrices, the plain loop ran at 77-82% of a
+//! sum-reduce of the same bytes and `prefetcht0` / `prefetchnta` / `prefetcht1` 1-4 KiB ahead
+//! at 48-79% (the hardware prefetchers already follow the rows).
 
 use bitnet_simd::{Level, Par};
 use pulp::{Simd, WithSimd};
