@@ -79,6 +79,12 @@ pub fn transpose_runs(level: Level, runs: Runs<'_>, width: usize, out: &mut [f32
                 // floats from column r0 (r0 + rows ≤ runs ≤ width) inside `out`; the two
                 // slices are distinct borrows.
                 #[cfg(target_arch = "x86_64")]
+                // SAFETY: the block contract above; with `width == 6` the 16 rows of 6 floats
+                // from `dst` are 96 contiguous floats.
+                Level::Avx512(_) if rows == 6 && width == 6 && cols == block => unsafe {
+                    transpose_avx512::transpose_6x16(src, stride, dst)
+                },
+                #[cfg(target_arch = "x86_64")]
                 // SAFETY: the block contract above.
                 Level::Avx512(_) if full => unsafe {
                     transpose_avx512::transpose_16x16(src, stride, dst, width)
@@ -163,6 +169,7 @@ mod tests {
                 (1, 1, 1, 0),
                 (5, 0, 6, 1),
                 (6, 37, 6, 3),
+                (6, 64, 6, 0),
                 (8, 8, 8, 0),
                 (16, 16, 16, 0),
                 (17, 33, 64, 5),
