@@ -433,8 +433,8 @@ fn batched(c: &mut Criterion) {
             bench.iter(|| {
                 bitnet_gemm::batched::gemm_batched(
                     1.0,
-                    Batch::new(&a, batch, m * k, m, k, k, 1).unwrap(),
-                    Batch::new(&b, batch, k * n, k, n, n, 1).unwrap(),
+                    Batch::new(bitnet_gemm::Operand::A, &a, batch, m * k, m, k, k, 1).unwrap(),
+                    Batch::new(bitnet_gemm::Operand::B, &b, batch, k * n, k, n, n, 1).unwrap(),
                     0.0,
                     BatchMut::new(black_box(&mut out), batch, m * n, m, n, n, 1).unwrap(),
                     Par::default(),

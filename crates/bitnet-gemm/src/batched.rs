@@ -91,8 +91,11 @@ fn check_batch(
 }
 
 impl<'a> Batch<'a> {
-    /// A batch of `batch` matrices in `data`; every one is checked to fit.
+    /// A batch of `batch` matrices in `data` used as `operand` (A or B: errors name it); every
+    /// one is checked to fit.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
+        operand: Operand,
         data: &'a [f32],
         batch: usize,
         batch_stride: usize,
@@ -109,7 +112,7 @@ impl<'a> Batch<'a> {
             row_stride,
             col_stride,
         };
-        shape.check(Operand::A, data.len())?;
+        shape.check(operand, data.len())?;
         Ok(Batch { data, shape })
     }
 

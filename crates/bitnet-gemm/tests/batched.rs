@@ -3,7 +3,7 @@
 mod common;
 
 use bitnet_gemm::batched::{Batch, BatchMut, gemm_batched};
-use bitnet_gemm::{GemmError, Par};
+use bitnet_gemm::{GemmError, Operand, Par};
 use bitnet_simd::isa::testable_isas;
 use bitnet_simd::with_isa;
 use common::*;
@@ -43,8 +43,8 @@ proptest! {
                 with_isa(isa, || {
                     gemm_batched(
                         alpha,
-                        Batch::new(&ad, batch, a_stride, m, k, a0.rs, a0.cs).unwrap(),
-                        Batch::new(&bd, batch, b_stride, k, n, b0.rs, b0.cs).unwrap(),
+                        Batch::new(Operand::A, &ad, batch, a_stride, m, k, a0.rs, a0.cs).unwrap(),
+                        Batch::new(Operand::B, &bd, batch, b_stride, k, n, b0.rs, b0.cs).unwrap(),
                         beta,
                         BatchMut::new(&mut cd, batch, c_stride, m, n, cc.rs, cc.cs).unwrap(),
                         par,
@@ -72,18 +72,21 @@ fn batch_errors() {
     ));
     // Too short.
     assert!(matches!(
-        Batch::new(&a, 3, 4, 2, 2, 2, 1),
-        Err(GemmError::Batch(_))
+        Batch::new(Operand::A, &a, 3, 4, 2, 2, 2, 1),
+        Err(GemmError::Batch(msg)) if msg.starts_with("A:")
     ));
     // Overflowing batch stride.
-    assert!(Batch::new(&a, 3, usize::MAX, 2, 2, 2, 1).is_err());
+    assert!(matches!(
+        Batch::new(Operand::B, &a, 3, usize::MAX, 2, 2, 2, 1),
+        Err(GemmError::Batch(msg)) if msg.starts_with("B:")
+    ));
     // Empty batches and empty matrices are fine.
     assert!(BatchMut::new(&mut [], 0, 0, 2, 2, 2, 1).is_ok());
     let mut c6 = vec![0f32; 24];
     let r = gemm_batched(
         1.0,
-        Batch::new(&[], 2, 1, 3, 0, 0, 1).unwrap(),
-        Batch::new(&[], 2, 1, 0, 4, 1, 1).unwrap(),
+        Batch::new(Operand::A, &[], 2, 1, 3, 0, 0, 1).unwrap(),
+        Batch::new(Operand::B, &[], 2, 1, 0, 4, 1, 1).unwrap(),
         0.0,
         BatchMut::new(&mut c6, 2, 12, 3, 4, 4, 1).unwrap(),
         Par::Seq,
@@ -92,8 +95,8 @@ fn batch_errors() {
     // Batch sizes differ.
     let r = gemm_batched(
         1.0,
-        Batch::new(&a, 2, 4, 2, 2, 2, 1).unwrap(),
-        Batch::new(&a, 1, 4, 2, 2, 2, 1).unwrap(),
+        Batch::new(Operand::A, &a, 2, 4, 2, 2, 2, 1).unwrap(),
+        Batch::new(Operand::B, &a, 1, 4, 2, 2, 2, 1).unwrap(),
         0.0,
         BatchMut::new(&mut c, 2, 4, 2, 2, 2, 1).unwrap(),
         Par::Seq,
