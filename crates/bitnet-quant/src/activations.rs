@@ -1,0 +1,161 @@
+//! Activation quantization to int8 by absmax (BitNet b1.58): per token (one row of the
+//! activation matrix) or per tensor.
+//!
+//! `a = 127 / max(max|x|, 1e-5)` in f32, `q = clamp(round_half_even(x * a), -128, 127)`, so that
+//! `x ≈ q / a`. The kernels need `Σ q` per token (the correction for unsigned weight codes,
+//! `Σ w·q = Σ (w+1)·q − Σ q`), computed here once; [`Int8Activations::block_sums`] gives it per
+//! block for formats that correct per block.
+
+use crate::error::{QuantError, check_finite, check_len, elements};
+
+/// The floor of `max|x|`: an all-zero token quantizes to zeros with scale `127 / 1e-5`.
+pub const MIN_ABSMAX: f32 = 1e-5;
+
+/// Which values share one activation scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActScale {
+    /// One scale per token (row): BitNet b1.58's activation quantization.
+    PerToken,
+    /// One scale for all tokens.
+    PerTensor,
+}
+
+/// `tokens x k` int8 activations, row-major, with one scale and one sum per token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Int8Activations {
+    tokens: usize,
+    k: usize,
+    q: Vec<i8>,
+    scales: Vec<f32>,
+    sums: Vec<i32>,
+}
+
+impl Int8Activations {
+    /// Quantizes the row-major `tokens x k` matrix `x` (see the module docs). With
+    /// [`ActScale::PerTensor`] every token gets the same scale.
+    ///
+    /// Errors: a length that does not match the shape, a non-finite value.
+    pub fn quantize(
+        x: &[f32],
+        tokens: usize,
+        k: usize,
+        scale: ActScale,
+    ) -> Result<Int8Activations, QuantError> {
+        check_len("activations", elements(tokens, k)?, x.len())?;
+        check_finite("activations", x)?;
+        let absmax = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let tensor_scale = 127.0 / absmax(x).max(MIN_ABSMAX);
+        let mut q = vec![0i8; x.len()];
+        let mut scales = Vec::with_capacity(tokens);
+        let mut sums = Vec::with_capacity(tokens);
+        for t in 0..tokens {
+            let row = &x[t * k..(t + 1) * k];
+            let a = match scale {
+                ActScale::PerToken => 127.0 / absmax(row).max(MIN_ABSMAX),
+                ActScale::PerTensor => tensor_scale,
+            };
+            let mut sum = 0i32;
+            for (out, &v) in q[t * k..(t + 1) * k].iter_mut().zip(row) {
+                *out = (v * a).round_ties_even().clamp(-128.0, 127.0) as i8;
+                sum += i32::from(*out);
+            }
+            scales.push(a);
+            sums.push(sum);
+        }
+        Ok(Int8Activations {
+            tokens,
+            k,
+            q,
+            scales,
+            sums,
+        })
+    }
+
+    /// Activations from their parts (`sums` are computed); checks lengths and that every scale
+    /// is finite and positive.
+    pub fn from_parts(
+        tokens: usize,
+        k: usize,
+        q: Vec<i8>,
+        scales: Vec<f32>,
+    ) -> Result<Int8Activations, QuantError> {
+        check_len("q", elements(tokens, k)?, q.len())?;
+        check_len("scales", tokens, scales.len())?;
+        check_finite("scales", &scales)?;
+        if let Some(i) = scales.iter().position(|&s| s <= 0.0) {
+            return Err(QuantError::Invalid {
+                what: "scales",
+                reason: format!("scale {i} is {}, not positive", scales[i]),
+            });
+        }
+        let sums = (0..tokens)
+            .map(|t| q[t * k..(t + 1) * k].iter().map(|&v| i32::from(v)).sum())
+            .collect();
+        Ok(Int8Activations {
+            tokens,
+            k,
+            q,
+            scales,
+            sums,
+        })
+    }
+
+    /// Number of tokens (rows).
+    pub fn tokens(&self) -> usize {
+        self.tokens
+    }
+
+    /// Values per token.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// All quantized values, row-major.
+    pub fn values(&self) -> &[i8] {
+        &self.q
+    }
+
+    /// Token `t`'s quantized values.
+    pub fn row(&self, t: usize) -> &[i8] {
+        &self.q[t * self.k..(t + 1) * self.k]
+    }
+
+    /// The multiplier `a` of each token (`x ≈ q / a`).
+    pub fn scales(&self) -> &[f32] {
+        &self.scales
+    }
+
+    /// `Σ q` of each token.
+    pub fn sums(&self) -> &[i32] {
+        &self.sums
+    }
+
+    /// `Σ q` over each block of `block` values of each token: `tokens * k / block` sums,
+    /// token-major. Errors if `block` is 0 or does not divide `k`.
+    pub fn block_sums(&self, block: usize) -> Result<Vec<i32>, QuantError> {
+        if block == 0 || !self.k.is_multiple_of(block) {
+            return Err(QuantError::NotMultiple {
+                what: "k",
+                len: self.k,
+                block,
+                format: "activation block",
+            });
+        }
+        Ok(self
+            .q
+            .chunks(block)
+            .map(|c| c.iter().map(|&v| i32::from(v)).sum())
+            .collect())
+    }
+
+    /// `q / a` for every value, row-major.
+    pub fn dequantize(&self) -> Vec<f32> {
+        (0..self.tokens)
+            .flat_map(|t| {
+                self.row(t)
+                    .iter()
+                    .map(move |&q| f32::from(q) / self.scales[t])
+            })
+            .collect()
+    }
+}

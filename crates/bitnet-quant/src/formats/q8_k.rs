@@ -1,0 +1,179 @@
+//! ggml's Q8_K: the activation block that TQ1_0 and TQ2_0 (and the K-quants) dot with.
+//!
+//! ```text
+//! block of 256 values, 292 bytes (little-endian):
+//!   bytes   0..4    d: f32            value = d * q
+//!   bytes   4..260  q: 256 x i8
+//!   bytes 260..292  bsums: 16 x i16   bsums[j] = Σ q[16j..16j+16]
+//! ```
+//! Quantization follows ggml's reference (`quantize_row_q8_K_ref`): `max` is the value of largest
+//! magnitude (the first one on ties), `iscale = -127 / max`,
+//! `q = min(127, round_half_even(iscale · x))`, `d = 1 / iscale` (so `d` has the opposite sign
+//! of `max`); an all-zero block has `d = 0` and zero values and sums.
+
+use crate::error::{QuantError, check_finite, check_len, elements};
+
+/// Values per block.
+pub const QK_K: usize = 256;
+/// Bytes per block.
+pub const BLOCK_BYTES: usize = 292;
+
+/// One Q8_K block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockQ8K {
+    /// Scale: value = `d * q`.
+    pub d: f32,
+    /// The quantized values.
+    pub q: [i8; QK_K],
+    /// Sums of `q` over each 16 consecutive values.
+    pub bsums: [i16; QK_K / 16],
+}
+
+impl BlockQ8K {
+    /// Quantizes 256 values as ggml does (module docs). Non-finite values are an error.
+    pub fn quantize(x: &[f32]) -> Result<BlockQ8K, QuantError> {
+        check_len("Q8_K block", QK_K, x.len())?;
+        check_finite("Q8_K block", x)?;
+        let (mut max, mut amax) = (0f32, 0f32);
+        for &v in x {
+            if v.abs() > amax {
+                amax = v.abs();
+                max = v;
+            }
+        }
+        let mut block = BlockQ8K {
+            d: 0.0,
+            q: [0; QK_K],
+            bsums: [0; QK_K / 16],
+        };
+        if amax == 0.0 {
+            return Ok(block);
+        }
+        let iscale = -127.0 / max;
+        for (q, &v) in block.q.iter_mut().zip(x) {
+            // |iscale * v| <= 127 up to rounding, so only the upper clamp can bind (as in ggml).
+            *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+        }
+        block.fill_sums();
+        block.d = 1.0 / iscale;
+        Ok(block)
+    }
+
+    fn fill_sums(&mut self) {
+        for (s, chunk) in self.bsums.iter_mut().zip(self.q.chunks_exact(16)) {
+            *s = chunk.iter().map(|&v| i16::from(v)).sum();
+        }
+    }
+
+    /// The 292 bytes of the block.
+    pub fn to_bytes(&self) -> [u8; BLOCK_BYTES] {
+        let mut out = [0u8; BLOCK_BYTES];
+        out[..4].copy_from_slice(&self.d.to_le_bytes());
+        for (o, &q) in out[4..260].iter_mut().zip(&self.q) {
+            *o = q as u8;
+        }
+        for (o, s) in out[260..].chunks_exact_mut(2).zip(&self.bsums) {
+            o.copy_from_slice(&s.to_le_bytes());
+        }
+        out
+    }
+
+    /// A block from its 292 bytes; the sums must be the sums of the values.
+    pub fn from_bytes(bytes: &[u8]) -> Result<BlockQ8K, QuantError> {
+        check_len("Q8_K block bytes", BLOCK_BYTES, bytes.len())?;
+        let mut block = BlockQ8K {
+            d: f32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")),
+            q: [0; QK_K],
+            bsums: [0; QK_K / 16],
+        };
+        for (q, &b) in block.q.iter_mut().zip(&bytes[4..260]) {
+            *q = b as i8;
+        }
+        block.fill_sums();
+        for (j, (stored, &sum)) in bytes[260..].chunks_exact(2).zip(&block.bsums).enumerate() {
+            if i16::from_le_bytes([stored[0], stored[1]]) != sum {
+                return Err(QuantError::Malformed {
+                    format: "Q8_K",
+                    offset: 260 + 2 * j,
+                    reason: format!("block sum {j} is not the sum of its 16 values ({sum})"),
+                });
+            }
+        }
+        Ok(block)
+    }
+
+    /// `d * q` for the 256 values.
+    pub fn dequantize(&self, out: &mut [f32; QK_K]) {
+        for (o, &q) in out.iter_mut().zip(&self.q) {
+            *o = self.d * f32::from(q);
+        }
+    }
+}
+
+/// `tokens x k` activations as Q8_K blocks (`k / 256` per token, token-major).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Q8KActivations {
+    tokens: usize,
+    k: usize,
+    blocks: Vec<BlockQ8K>,
+}
+
+impl Q8KActivations {
+    /// Quantizes the row-major `tokens x k` activations (each 256-block as ggml does). Errors:
+    /// `k` not a multiple of 256, a length mismatch, a non-finite value.
+    pub fn quantize(x: &[f32], tokens: usize, k: usize) -> Result<Q8KActivations, QuantError> {
+        if !k.is_multiple_of(QK_K) {
+            return Err(QuantError::NotMultiple {
+                what: "k",
+                len: k,
+                block: QK_K,
+                format: "Q8_K",
+            });
+        }
+        check_len("activations", elements(tokens, k)?, x.len())?;
+        let blocks = x
+            .chunks_exact(QK_K)
+            .map(BlockQ8K::quantize)
+            .collect::<Result<_, _>>()?;
+        Ok(Q8KActivations { tokens, k, blocks })
+    }
+
+    /// Activations from blocks (`tokens * k / 256` of them).
+    pub fn from_blocks(
+        tokens: usize,
+        k: usize,
+        blocks: Vec<BlockQ8K>,
+    ) -> Result<Q8KActivations, QuantError> {
+        if !k.is_multiple_of(QK_K) {
+            return Err(QuantError::NotMultiple {
+                what: "k",
+                len: k,
+                block: QK_K,
+                format: "Q8_K",
+            });
+        }
+        check_len("Q8_K blocks", elements(tokens, k)? / QK_K, blocks.len())?;
+        Ok(Q8KActivations { tokens, k, blocks })
+    }
+
+    /// Number of tokens.
+    pub fn tokens(&self) -> usize {
+        self.tokens
+    }
+
+    /// Values per token.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// All blocks, token-major.
+    pub fn blocks(&self) -> &[BlockQ8K] {
+        &self.blocks
+    }
+
+    /// Token `t`'s blocks.
+    pub fn row(&self, t: usize) -> &[BlockQ8K] {
+        let per = self.k / QK_K;
+        &self.blocks[t * per..(t + 1) * per]
+    }
+}

@@ -1,0 +1,143 @@
+//! ggml's TQ1_0: 256 ternary weights in 54 bytes (1.6875 bits per weight), byte-compatible with
+//! GGUF files. Five base-3 digits ("trits") per byte.
+//!
+//! ```text
+//! bytes  0..48  qs: 5 trits per byte
+//!                 qs[m],      m < 32: trit n -> weight 32n + m          (weights   0..160)
+//!                 qs[32 + m], m < 16: trit n -> weight 160 + 16n + m    (weights 160..240)
+//! bytes 48..52  qh: 4 trits per byte (the fifth is 0)
+//!                 qh[j],      j < 4:  trit n -> weight 240 + 4n + j     (weights 240..256)
+//! bytes 52..54  d: f16 (little-endian), the block's absmax
+//! weight = d * (trit - 1)
+//! ```
+//! A byte stores the 5-digit base-3 number `v = Σ t_n 3^(4-n)` (trit 0 most significant) as
+//! `ceil(v * 256 / 243)`; trit `n` of byte `b` is `((b * 3^n mod 256) * 3) >> 8`. Every byte
+//! decodes to digits 0..2, but only 243 of the 256 byte values are written by the encoder (and,
+//! in `qh`, only those whose fifth digit is 0): the others are rejected as malformed.
+//! Quantization as TQ2_0 (ggml's `quantize_row_tq1_0_ref`, gguf-py).
+
+use half::f16;
+
+use super::code;
+use crate::error::{QuantError, check_finite, check_len};
+
+/// Weights per block.
+pub const QK: usize = 256;
+/// Bytes per block.
+pub const BLOCK_BYTES: usize = 54;
+
+const POW3: [u8; 5] = [1, 3, 9, 27, 81];
+
+/// Trit `n` (0 = most significant) of a packed byte.
+#[inline]
+pub fn trit(byte: u8, n: usize) -> u8 {
+    ((u16::from(byte.wrapping_mul(POW3[n])) * 3) >> 8) as u8
+}
+
+/// The byte that stores the five trits `t` (each 0..=2, `t[0]` most significant).
+#[inline]
+pub fn encode_trits(t: [u8; 5]) -> u8 {
+    let v = t.iter().fold(0u16, |v, &d| 3 * v + u16::from(d));
+    ((v * 256).div_ceil(243)) as u8
+}
+
+/// Where trit `n` of byte `byte_index` goes in the block.
+#[inline]
+fn element(byte_index: usize, n: usize) -> usize {
+    match byte_index {
+        m @ 0..32 => 32 * n + m,
+        b @ 32..48 => 160 + 16 * n + (b - 32),
+        b => 240 + 4 * n + (b - 48),
+    }
+}
+
+/// Number of trits byte `byte_index` (0..52) holds.
+#[inline]
+fn trits_in(byte_index: usize) -> usize {
+    if byte_index < 48 { 5 } else { 4 }
+}
+
+/// Quantizes 256 weights into one block. Non-finite values are an error.
+pub fn quantize_block(x: &[f32]) -> Result<[u8; BLOCK_BYTES], QuantError> {
+    check_len("TQ1_0 block", QK, x.len())?;
+    check_finite("TQ1_0 block", x)?;
+    let d = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let d16 = super::block_scale_f16("TQ1_0", d)?;
+    let id = if d == 0.0 { 0.0 } else { 1.0 / d };
+    let mut codes = [0u8; QK];
+    for (c, &v) in codes.iter_mut().zip(x) {
+        *c = code(v * id);
+    }
+    Ok(encode_block(&codes, d16))
+}
+
+/// Packs 256 unsigned codes (each 0, 1 or 2) and the scale.
+pub fn encode_block(codes: &[u8; QK], d: f16) -> [u8; BLOCK_BYTES] {
+    let mut out = [0u8; BLOCK_BYTES];
+    for (b, byte) in out[..52].iter_mut().enumerate() {
+        let mut t = [0u8; 5];
+        for (n, digit) in t.iter_mut().enumerate().take(trits_in(b)) {
+            *digit = codes[element(b, n)] % 3;
+        }
+        *byte = encode_trits(t);
+    }
+    out[52..].copy_from_slice(&d.to_le_bytes());
+    out
+}
+
+/// The 256 unsigned codes and the scale of a block (not validated: see [`validate_block`]).
+pub fn decode_block(block: &[u8]) -> ([u8; QK], f16) {
+    let mut codes = [0u8; QK];
+    for (b, &byte) in block[..52].iter().enumerate() {
+        for n in 0..trits_in(b) {
+            codes[element(b, n)] = trit(byte, n);
+        }
+    }
+    (codes, scale(block))
+}
+
+/// The scale of a block.
+pub fn scale(block: &[u8]) -> f16 {
+    f16::from_le_bytes([block[52], block[53]])
+}
+
+/// Checks one block: every byte is one the encoder writes (and `qh` bytes have a zero fifth
+/// digit), and the scale is finite. `offset` (the block's byte offset) goes into the error.
+pub fn validate_block(block: &[u8], offset: usize) -> Result<(), QuantError> {
+    check_len("TQ1_0 block", BLOCK_BYTES, block.len())?;
+    for (b, &byte) in block[..52].iter().enumerate() {
+        let t: [u8; 5] = std::array::from_fn(|n| trit(byte, n));
+        if encode_trits(t) != byte {
+            return Err(QuantError::Malformed {
+                format: "TQ1_0",
+                offset: offset + b,
+                reason: format!("byte {byte:#04x} is not the encoding of any 5 base-3 digits"),
+            });
+        }
+        if b >= 48 && t[4] != 0 {
+            return Err(QuantError::Malformed {
+                format: "TQ1_0",
+                offset: offset + b,
+                reason: format!("qh byte {byte:#04x} has a non-zero fifth digit"),
+            });
+        }
+    }
+    let d = scale(block);
+    if !d.is_finite() {
+        return Err(QuantError::Malformed {
+            format: "TQ1_0",
+            offset: offset + 52,
+            reason: format!("the block scale is {d}"),
+        });
+    }
+    Ok(())
+}
+
+/// `d * (trit - 1)` for the 256 weights of a (valid) block.
+pub fn dequantize_block(block: &[u8], out: &mut [f32]) {
+    let (codes, d) = decode_block(block);
+    let d = d.to_f32();
+    for (o, &c) in out.iter_mut().zip(&codes) {
+        *o = d * (f32::from(c) - 1.0);
+    }
+}
