@@ -11,6 +11,22 @@
 //!   XNOR-popcount kernels.
 //!
 //! Every public function checks its arguments and returns [`QuantError`] on bad input.
+//!
+//! ```
+//! use bitnet_quant::reference::{gemv, Activations};
+//! use bitnet_quant::{PackedTernary, Q8KActivations, TernaryFormat, TernaryWeights};
+//!
+//! // A 2 x 256 weight matrix packed as TQ2_0 (what a GGUF file holds), one token of activations.
+//! let w: Vec<f32> = (0..512).map(|i| [-0.5, 0.0, 0.5][i % 3]).collect();
+//! let packed = PackedTernary::quantize(TernaryFormat::Tq2_0, &w, 2, 256)?;
+//! // Bytes read from a file are checked once, then the view goes to the kernels.
+//! let weights = TernaryWeights::new(TernaryFormat::Tq2_0, packed.bytes(), 2, 256)?;
+//! let x = Q8KActivations::quantize(&vec![1.0; 256], 1, 256)?;
+//! let mut y = [0f32; 2];
+//! gemv(&weights, Activations::Q8K(&x), &mut y)?;
+//! assert!((y[0] - w[..256].iter().sum::<f32>()).abs() < 1e-3);
+//! # Ok::<(), bitnet_quant::QuantError>(())
+//! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod activations;
