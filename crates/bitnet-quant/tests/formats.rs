@@ -223,5 +223,8 @@ fn documented_examples_hold() {
     (codes[0], codes[32], codes[64], codes[96]) = (2, 1, 0, 2);
     assert_eq!(tq2_0::encode_block(&codes, f16::ONE)[0], 0x86);
     assert_eq!(tq1_0::encode_trits([2, 0, 1, 0, 0]), 181);
-    assert_eq!(std::array::from_fn::<u8, 5, _>(|n| tq1_0::trit(181, n)), [2, 0, 1, 0, 0]);
+    assert_eq!(
+        std::array::from_fn::<u8, 5, _>(|n| tq1_0::trit(181, n)),
+        [2, 0, 1, 0, 0]
+    );
 }
