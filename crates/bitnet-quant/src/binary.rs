@@ -76,7 +76,9 @@ impl BinaryMatrix {
         };
         let groups: Vec<&[f32]> = match group {
             ScaleGroup::Tensor => vec![weights],
-            ScaleGroup::Row => weights.chunks(cols.max(1)).take(rows).collect(),
+            ScaleGroup::Row => (0..rows)
+                .map(|r| &weights[r * cols..(r + 1) * cols])
+                .collect(),
             ScaleGroup::Block(_) => {
                 return Err(QuantError::Invalid {
                     what: "scale group",
@@ -99,11 +101,6 @@ impl BinaryMatrix {
                 bits[r * wpr + j / 64] |= u64::from(w - center >= 0.0) << (j % 64);
             }
         }
-        let scales = if rows == 0 && group == ScaleGroup::Row {
-            Vec::new()
-        } else {
-            scales
-        };
         Ok(BinaryMatrix {
             rows,
             cols,

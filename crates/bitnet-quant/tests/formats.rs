@@ -228,3 +228,12 @@ fn documented_examples_hold() {
         [2, 0, 1, 0, 0]
     );
 }
+
+#[test]
+fn i2_s_block_decode_matches_code_by_code() {
+    let codes: Vec<u8> = (0..128).map(|i| (i * 5 % 3) as u8).collect();
+    let data = i2_s::encode(&codes, 1.0);
+    let block = i2_s::decode_block(&data[..32]);
+    assert_eq!(block.as_slice(), codes.as_slice());
+    assert!((0..128).all(|j| i2_s::code(&data[..32], j) == codes[j]));
+}

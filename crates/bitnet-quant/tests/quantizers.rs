@@ -170,3 +170,11 @@ fn bad_input_is_an_error() {
         Err(QuantError::Mismatch { .. })
     ));
 }
+
+#[test]
+fn empty_rows_binarize() {
+    // Rows of zero columns (a proptest case that once indexed past the per-row means).
+    let m = BinaryMatrix::binarize(&[], 3, 0, ScaleGroup::Row).unwrap();
+    assert_eq!((m.rows(), m.cols()), (3, 0));
+    assert!(m.dequantize().is_empty());
+}

@@ -76,6 +76,17 @@ pub fn code(block: &[u8], j: usize) -> u8 {
     (block[j % 32] >> (6 - 2 * (j / 32))) & 3
 }
 
+/// The 128 codes of a block, in weight order.
+pub fn decode_block(block: &[u8]) -> [u8; QK] {
+    let mut codes = [0u8; QK];
+    for (g, group) in codes.chunks_exact_mut(32).enumerate() {
+        for (c, &byte) in group.iter_mut().zip(&block[..BLOCK_BYTES]) {
+            *c = (byte >> (6 - 2 * g)) & 3;
+        }
+    }
+    codes
+}
+
 /// The per-tensor scale of an I2_S tensor of `n` weights.
 pub fn scale(data: &[u8], n: usize) -> f32 {
     f32::from_le_bytes(data[n / 4..n / 4 + 4].try_into().expect("4 bytes"))

@@ -176,7 +176,7 @@ impl<'a> TernaryWeights<'a> {
             TernaryFormat::I2s => {
                 let codes = row
                     .chunks_exact(i2_s::BLOCK_BYTES)
-                    .flat_map(|b| (0..i2_s::QK).map(move |j| i2_s::code(b, j)))
+                    .flat_map(i2_s::decode_block)
                     .collect();
                 let s = self.tensor_scale().expect("I2_S");
                 (codes, vec![s; self.k / i2_s::QK])
