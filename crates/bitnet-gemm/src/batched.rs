@@ -10,8 +10,8 @@
 use bitnet_simd::Par;
 
 use crate::error::{GemmError, Operand};
-use crate::shared_out::SharedOut;
 use crate::view::{MatMut, MatRef};
+use bitnet_simd::par::SharedOut;
 
 /// Products of at least this many flops are parallelised inside rather than across the batch.
 pub const INNER_PARALLEL_FLOPS: usize = 2 * 256 * 256 * 256;

@@ -32,7 +32,6 @@ pub mod gemv;
 pub mod oblivious;
 pub mod packed;
 pub mod reference;
-mod shared_out;
 pub mod small_m;
 pub mod strassen;
 pub mod view;

@@ -12,8 +12,8 @@ use pulp::{Simd, WithSimd};
 
 use crate::error::GemmError;
 use crate::reference::check_shapes;
-use crate::shared_out::SharedOut;
 use crate::view::{MatMut, MatRef};
+use bitnet_simd::par::SharedOut;
 
 /// The most rows of A this kernel is chosen for by [`crate::gemm`]. Measured on the Zen 4
 /// machine of the first reports, `X (m x 2560) · W^T (2560 x 2560)`, GFLOP/s small-m / packed
@@ -81,7 +81,7 @@ struct Dots<'a> {
     w: &'a [f32],
     ldw: usize,
     cols: std::ops::Range<usize>,
-    c: SharedOut,
+    c: SharedOut<f32>,
     rs: usize,
     cs: usize,
     alpha: f32,

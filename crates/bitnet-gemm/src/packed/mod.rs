@@ -33,8 +33,8 @@ use pulp::{Simd, WithSimd};
 
 use crate::error::GemmError;
 use crate::reference::check_shapes;
-use crate::shared_out::SharedOut;
 use crate::view::{MatMut, MatRef};
+use bitnet_simd::par::SharedOut;
 use kernel::{TileDst, microkernel, store_tile};
 use pack::{pack_a_panel, pack_b_panel};
 
@@ -174,7 +174,7 @@ struct MacroTile<'a, const MV: usize, const NR: usize> {
     row_end: usize,
     col0: usize,
     col_end: usize,
-    c: SharedOut,
+    c: SharedOut<f32>,
     rs: usize,
     cs: usize,
     alpha: f32,
@@ -223,7 +223,7 @@ struct PackedGemm<'a> {
     a: MatRef<'a>,
     b: MatRef<'a>,
     beta: f32,
-    c: SharedOut,
+    c: SharedOut<f32>,
     rs: usize,
     cs: usize,
     par: Par,

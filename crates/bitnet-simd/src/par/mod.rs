@@ -21,6 +21,9 @@
 //! so a test that forces a level forces it for the whole parallel kernel.
 
 pub mod pool;
+mod shared_out;
+
+pub use shared_out::SharedOut;
 
 use std::num::NonZeroUsize;
 use std::ops::Range;
