@@ -6,7 +6,7 @@
 //! `Σ w·q = Σ (w+1)·q − Σ q`), computed here once; [`Int8Activations::block_sums`] gives it per
 //! block for formats that correct per block.
 
-use crate::error::{QuantError, check_finite, check_len, elements};
+use crate::error::{QuantError, check_finite, check_k, check_len, elements, try_filled};
 
 /// The floor of `max|x|`: an all-zero token quantizes to zeros with scale `127 / 1e-5`.
 pub const MIN_ABSMAX: f32 = 1e-5;
@@ -41,13 +41,14 @@ impl Int8Activations {
         k: usize,
         scale: ActScale,
     ) -> Result<Int8Activations, QuantError> {
+        check_k(k)?;
         check_len("activations", elements(tokens, k)?, x.len())?;
         check_finite("activations", x)?;
         let absmax = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
         let tensor_scale = 127.0 / absmax(x).max(MIN_ABSMAX);
         let mut q = vec![0i8; x.len()];
-        let mut scales = Vec::with_capacity(tokens);
-        let mut sums = Vec::with_capacity(tokens);
+        let mut scales = try_filled("tokens", tokens, 0f32)?;
+        let mut sums = try_filled("tokens", tokens, 0i32)?;
         for t in 0..tokens {
             let row = &x[t * k..(t + 1) * k];
             let a = match scale {
@@ -59,8 +60,8 @@ impl Int8Activations {
                 *out = (v * a).round_ties_even().clamp(-128.0, 127.0) as i8;
                 sum += i32::from(*out);
             }
-            scales.push(a);
-            sums.push(sum);
+            scales[t] = a;
+            sums[t] = sum;
         }
         Ok(Int8Activations {
             tokens,
@@ -79,6 +80,7 @@ impl Int8Activations {
         q: Vec<i8>,
         scales: Vec<f32>,
     ) -> Result<Int8Activations, QuantError> {
+        check_k(k)?;
         check_len("q", elements(tokens, k)?, q.len())?;
         check_len("scales", tokens, scales.len())?;
         check_finite("scales", &scales)?;
@@ -116,6 +118,9 @@ impl Int8Activations {
     }
 
     /// Token `t`'s quantized values.
+    ///
+    /// # Panics
+    /// If `t >= tokens`.
     pub fn row(&self, t: usize) -> &[i8] {
         &self.q[t * self.k..(t + 1) * self.k]
     }

@@ -14,7 +14,7 @@
 //! (`≤ 3 ε |y_exact|`).
 
 use crate::activations::Int8Activations;
-use crate::error::{QuantError, check_finite, check_len, elements};
+use crate::error::{QuantError, check_finite, check_k, check_len, elements, try_filled};
 use crate::ternary::ScaleGroup;
 
 /// u64 words per packed row of `cols` bits.
@@ -36,8 +36,25 @@ pub fn pack_bits_word_level(values: &[f32]) -> Vec<u64> {
         .collect()
 }
 
-/// `n − 2 · popcount(a XOR b)` over the first `n` bits of two packed ±1 vectors.
-pub fn xnor_dot(a: &[u64], b: &[u64], n: usize) -> i32 {
+/// `n − 2 · popcount(a XOR b)` over the first `n` bits of two packed ±1 vectors (each at least
+/// `ceil(n / 64)` words; `n ≤ MAX_K`).
+pub fn xnor_dot(a: &[u64], b: &[u64], n: usize) -> Result<i32, QuantError> {
+    check_k(n)?;
+    let words = words_per_row(n);
+    for (what, v) in [("a", a), ("b", b)] {
+        if v.len() < words {
+            return Err(QuantError::Length {
+                what,
+                expected: words,
+                got: v.len(),
+            });
+        }
+    }
+    Ok(xnor_dot_unchecked(a, b, n))
+}
+
+/// [`xnor_dot`] for lengths the caller has checked.
+fn xnor_dot_unchecked(a: &[u64], b: &[u64], n: usize) -> i32 {
     let words = words_per_row(n);
     let mut differ = 0u32;
     for (i, (&x, &y)) in a[..words].iter().zip(&b[..words]).enumerate() {
@@ -74,11 +91,9 @@ impl BinaryMatrix {
         let mean = |v: &[f32], f: fn(f32) -> f32| {
             (v.iter().map(|&x| f64::from(f(x))).sum::<f64>() / v.len().max(1) as f64) as f32
         };
-        let groups: Vec<&[f32]> = match group {
-            ScaleGroup::Tensor => vec![weights],
-            ScaleGroup::Row => (0..rows)
-                .map(|r| &weights[r * cols..(r + 1) * cols])
-                .collect(),
+        let n_groups = match group {
+            ScaleGroup::Tensor => 1,
+            ScaleGroup::Row => rows,
             ScaleGroup::Block(_) => {
                 return Err(QuantError::Invalid {
                     what: "scale group",
@@ -86,19 +101,31 @@ impl BinaryMatrix {
                 });
             }
         };
-        let centers: Vec<f32> = groups.iter().map(|g| mean(g, |x| x)).collect();
-        let scales: Vec<f32> = groups.iter().map(|g| mean(g, f32::abs)).collect();
+        let group_len = if group == ScaleGroup::Row {
+            cols
+        } else {
+            weights.len()
+        };
+        let mut centers = try_filled("scales", n_groups, 0f32)?;
+        let mut scales = try_filled("scales", n_groups, 0f32)?;
+        if group_len > 0 {
+            for (g, chunk) in weights.chunks_exact(group_len).enumerate() {
+                centers[g] = mean(chunk, |x| x);
+                scales[g] = mean(chunk, f32::abs);
+            }
+        }
         let wpr = words_per_row(cols);
         let mut bits = vec![0u64; rows * wpr];
-        for r in 0..rows {
-            let center = if group == ScaleGroup::Row {
-                centers[r]
-            } else {
-                centers[0]
-            };
-            let row = &weights[r * cols..(r + 1) * cols];
-            for (j, &w) in row.iter().enumerate() {
-                bits[r * wpr + j / 64] |= u64::from(w - center >= 0.0) << (j % 64);
+        if cols > 0 {
+            for (r, row) in weights.chunks_exact(cols).enumerate() {
+                let center = if group == ScaleGroup::Row {
+                    centers[r]
+                } else {
+                    centers[0]
+                };
+                for (j, &w) in row.iter().enumerate() {
+                    bits[r * wpr + j / 64] |= u64::from(w - center >= 0.0) << (j % 64);
+                }
             }
         }
         Ok(BinaryMatrix {
@@ -120,10 +147,12 @@ impl BinaryMatrix {
         let wpr = words_per_row(cols);
         check_len("bits", elements(rows, wpr)?, bits.len())?;
         if scales.len() != 1 && scales.len() != rows {
-            return Err(QuantError::Length {
-                what: "scales (1 per tensor or 1 per row)",
-                expected: rows,
-                got: scales.len(),
+            return Err(QuantError::Invalid {
+                what: "scales",
+                reason: format!(
+                    "{} scales: expected 1 (per tensor) or {rows} (per row)",
+                    scales.len()
+                ),
             });
         }
         check_finite("scales", &scales)?;
@@ -161,13 +190,20 @@ impl BinaryMatrix {
     }
 
     /// Packed row `r`.
+    ///
+    /// # Panics
+    /// If `r >= rows`.
     pub fn row(&self, r: usize) -> &[u64] {
         let wpr = words_per_row(self.cols);
         &self.bits[r * wpr..(r + 1) * wpr]
     }
 
     /// The scale of row `r`.
+    ///
+    /// # Panics
+    /// If `r >= rows`.
     pub fn scale(&self, r: usize) -> f32 {
+        assert!(r < self.rows, "row {r} of {}", self.rows);
         if self.scales.len() == 1 {
             self.scales[0]
         } else {
@@ -177,6 +213,9 @@ impl BinaryMatrix {
 
     /// `±scale` for every element, row-major.
     pub fn dequantize(&self) -> Vec<f32> {
+        if self.cols == 0 {
+            return Vec::new();
+        }
         (0..self.rows)
             .flat_map(|r| {
                 let (row, s) = (self.row(r), self.scale(r));
@@ -205,15 +244,17 @@ pub struct BinaryActivations {
 impl BinaryActivations {
     /// Binarizes the row-major `tokens x k` activations: bit = `x >= 0`, scale = `mean|x|`.
     pub fn binarize(x: &[f32], tokens: usize, k: usize) -> Result<BinaryActivations, QuantError> {
+        check_k(k)?;
         check_len("activations", elements(tokens, k)?, x.len())?;
         check_finite("activations", x)?;
+        let mut scales = try_filled("tokens", tokens, 0f32)?;
         let mut bits = Vec::with_capacity(tokens * words_per_row(k));
-        let mut scales = Vec::with_capacity(tokens);
-        for t in 0..tokens {
-            let row = &x[t * k..(t + 1) * k];
-            bits.extend(pack_bits_word_level(row));
-            let mean = row.iter().map(|v| f64::from(v.abs())).sum::<f64>() / k.max(1) as f64;
-            scales.push(mean as f32);
+        if k > 0 {
+            for (t, row) in x.chunks_exact(k).enumerate() {
+                bits.extend(pack_bits_word_level(row));
+                let mean = row.iter().map(|v| f64::from(v.abs())).sum::<f64>() / k as f64;
+                scales[t] = mean as f32;
+            }
         }
         Ok(BinaryActivations {
             tokens,
@@ -234,6 +275,9 @@ impl BinaryActivations {
     }
 
     /// Packed token `t`.
+    ///
+    /// # Panics
+    /// If `t >= tokens`.
     pub fn row(&self, t: usize) -> &[u64] {
         let wpr = words_per_row(self.k);
         &self.bits[t * wpr..(t + 1) * wpr]
@@ -257,7 +301,7 @@ pub fn gemm_xnor(w: &BinaryMatrix, x: &BinaryActivations, y: &mut [f32]) -> Resu
     check_len("output", elements(x.tokens, w.rows)?, y.len())?;
     for t in 0..x.tokens {
         for r in 0..w.rows {
-            let dot = xnor_dot(w.row(r), x.row(t), w.cols);
+            let dot = xnor_dot_unchecked(w.row(r), x.row(t), w.cols);
             y[t * w.rows + r] = dot as f32 * (w.scale(r) * x.scale(t));
         }
     }

@@ -45,8 +45,8 @@ pub enum QuantError {
         /// The other.
         right: usize,
     },
-    /// Packed bytes that no valid encoder writes (a TQ1_0 byte decoding to a digit above 2, a
-    /// 2-bit code of 3, a non-finite or negative scale where the format forbids it).
+    /// Packed bytes that no valid encoder writes (a TQ1_0 byte that is not the encoding of any
+    /// five base-3 digits, a 2-bit code of 3, a non-finite or negative scale, a missing scale).
     #[error("malformed {format} data at byte {offset}: {reason}")]
     Malformed {
         /// The format.
@@ -104,5 +104,36 @@ pub(crate) fn check_finite(what: &'static str, values: &[f32]) -> Result<(), Qua
             index,
             value: values[index],
         }),
+    }
+}
+
+/// A vector of `n` copies of `value`, or [`QuantError::Invalid`] when `n` of them cannot be
+/// allocated (a shape like `usize::MAX x 0` must be an error, not an abort).
+pub(crate) fn try_filled<T: Clone>(
+    what: &'static str,
+    n: usize,
+    value: T,
+) -> Result<Vec<T>, QuantError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| QuantError::Invalid {
+        what,
+        reason: format!("{n} elements cannot be allocated"),
+    })?;
+    v.resize(n, value);
+    Ok(v)
+}
+
+/// Checks `k <= MAX_K`: the kernels' integer sums are exact in i32 up to there.
+pub(crate) fn check_k(k: usize) -> Result<(), QuantError> {
+    if k <= crate::MAX_K {
+        Ok(())
+    } else {
+        Err(QuantError::Invalid {
+            what: "k",
+            reason: format!(
+                "{k} values per row exceed MAX_K = {} (the integer sums are exact in i32 up to there)",
+                crate::MAX_K
+            ),
+        })
     }
 }

@@ -10,7 +10,10 @@
 //! - [`binary`]: 1-bit weights (sign with a mean-absolute scale), packed into u64 words, and
 //!   XNOR-popcount kernels.
 //!
-//! Every public function checks its arguments and returns [`QuantError`] on bad input.
+//! Every public function checks its arguments and returns [`QuantError`] on bad input (shapes,
+//! lengths, non-finite values, malformed packed bytes); only the index accessors (`row(r)`,
+//! `scale_at(r, c)`, …) panic on an index out of range, as slice indexing does, and say so.
+//! Activation rows are limited to [`MAX_K`] values, so that every integer sum is exact in i32.
 //!
 //! ```
 //! use bitnet_quant::reference::{gemv, Activations};
@@ -35,6 +38,10 @@ pub mod error;
 pub mod formats;
 pub mod reference;
 pub mod ternary;
+
+/// The most values per activation row (and so per weight row a kernel accepts): with
+/// `|q| ≤ 128` and codes ≤ 2, `Σ code · q` stays below 2^30.
+pub const MAX_K: usize = 1 << 22;
 
 pub use activations::{ActScale, Int8Activations};
 pub use bitnet_simd::Par;

@@ -13,7 +13,10 @@
 //!   scale): `|y − y_exact| ≤ 3 ε |y_exact|`.
 //!
 //! `y_exact` is the product of the dequantized weights and dequantized activations (computed in
-//! f64 by the tests).
+//! f64 by the tests). The bounds assume no intermediate result leaves the normal f32 range (a
+//! scale product below ~1.2e-38 loses relative precision to underflow; a product above ~3.4e38
+//! is infinite). The integer sums are exact because activations have at most
+//! [`crate::MAX_K`] values per row.
 
 use crate::activations::Int8Activations;
 use crate::error::QuantError;
@@ -65,8 +68,8 @@ fn dot_tq(format: TernaryFormat, row: &[u8], x: &[BlockQ8K]) -> f32 {
     let mut sumf = 0f32;
     for (block, y) in row.chunks_exact(bb).zip(x) {
         let (codes, d) = match format {
-            TernaryFormat::Tq2_0 => tq2_0::decode_block(block),
-            _ => tq1_0::decode_block(block),
+            TernaryFormat::Tq2_0 => tq2_0::decode_block(block.try_into().expect("66 bytes")),
+            _ => tq1_0::decode_block(block.try_into().expect("54 bytes")),
         };
         let sumi: i32 = codes
             .iter()
@@ -85,9 +88,12 @@ fn dot_i2s(row: &[u8], q: &[i8], q_sum: i32, a: f32, s: f32) -> f32 {
         .chunks_exact(i2_s::BLOCK_BYTES)
         .zip(q.chunks_exact(i2_s::QK))
     {
-        for (j, &v) in qb.iter().enumerate() {
-            sumi += i32::from(i2_s::code(block, j)) * i32::from(v);
-        }
+        let codes = i2_s::decode_block(block.try_into().expect("32 bytes"));
+        sumi += codes
+            .iter()
+            .zip(qb)
+            .map(|(&c, &v)| i32::from(c) * i32::from(v))
+            .sum::<i32>();
     }
     (sumi - q_sum) as f32 / a * s
 }

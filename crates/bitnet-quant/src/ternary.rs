@@ -5,7 +5,7 @@
 //! and `code = clamp(round_half_even(w / s), -1, 1)` with the division in f32. Then `w ≈ s * code`.
 //! Round-half-to-even is what `torch.round` does in the BitNet training recipe.
 
-use crate::error::{QuantError, check_finite, check_len, elements};
+use crate::error::{QuantError, check_finite, check_len, elements, try_filled};
 
 /// The smallest scale: an all-zero group gets this scale and all-zero codes.
 pub const MIN_SCALE: f32 = 1e-5;
@@ -58,7 +58,7 @@ impl TernaryMatrix {
         }
         if scales.is_empty() {
             // An empty tensor still has its one (or `rows`) scale(s).
-            scales = vec![MIN_SCALE; scale_count(group, rows, cols)?];
+            scales = try_filled("scales", scale_count(group, rows, cols)?, MIN_SCALE)?;
         }
         Ok(TernaryMatrix {
             rows,
@@ -129,12 +129,24 @@ impl TernaryMatrix {
     }
 
     /// Row `r`'s codes.
+    ///
+    /// # Panics
+    /// If `r >= rows`.
     pub fn row(&self, r: usize) -> &[i8] {
         &self.codes[r * self.cols..(r + 1) * self.cols]
     }
 
     /// The scale of element `(r, c)`.
+    ///
+    /// # Panics
+    /// If `r >= rows` or `c >= cols`.
     pub fn scale_at(&self, r: usize, c: usize) -> f32 {
+        assert!(
+            r < self.rows && c < self.cols,
+            "({r}, {c}) is outside {} x {}",
+            self.rows,
+            self.cols
+        );
         match self.group {
             ScaleGroup::Tensor => self.scales[0],
             ScaleGroup::Row => self.scales[r],
@@ -144,6 +156,9 @@ impl TernaryMatrix {
 
     /// `scale * code` for every element, row-major.
     pub fn dequantize(&self) -> Vec<f32> {
+        if self.cols == 0 {
+            return Vec::new();
+        }
         (0..self.rows)
             .flat_map(|r| (0..self.cols).map(move |c| (r, c)))
             .map(|(r, c)| self.scale_at(r, c) * f32::from(self.codes[r * self.cols + c]))

@@ -1,5 +1,8 @@
-//! Conformance: blocks written by llama.cpp's own Python library (gguf-py 0.19.0) and by
-//! independent implementations of the I2_S and Q8_K layouts are read and written bit-exactly.
+//! Conformance: blocks written by llama.cpp's own Python library (gguf-py 0.19.0) are read and
+//! written bit-exactly. I2_S and Q8_K have no installable oracle: their fixtures come from a
+//! numpy transcription of bitnet.cpp's `quantize_i2_s` packing loop and of ggml's
+//! `quantize_row_q8_K_ref` (different language and code, same published algorithm), which
+//! catches implementation slips but not a misreading shared with DOMAIN.md.
 //! The fixtures come from `tests/fixtures/generate.py` (run once, committed).
 
 use bitnet_quant::formats::q8_k::{BLOCK_BYTES, BlockQ8K};
@@ -23,6 +26,10 @@ fn assert_bit_equal(got: &[f32], want: &[f32], what: &str) {
 fn check(format: TernaryFormat, input: &[u8], blocks: &[u8], dequant: &[u8], rows: usize) {
     let x = f32s(input);
     let k = x.len() / rows;
+    assert!(
+        !x.is_empty() && x.len().is_multiple_of(rows),
+        "{format}: fixture size"
+    );
     let ours = PackedTernary::quantize(format, &x, rows, k).unwrap();
     assert_eq!(ours.bytes(), blocks, "{format}: quantized bytes");
     let view = TernaryWeights::new(format, blocks, rows, k).unwrap();
@@ -66,6 +73,11 @@ fn i2_s_matches_the_documented_layout() {
 fn q8_k_matches_ggml_reference() {
     let x = f32s(include_bytes!("fixtures/q8_k_input.f32"));
     let want: &[u8] = include_bytes!("fixtures/q8_k_blocks.bin");
+    assert_eq!(
+        want.len(),
+        x.len() / 256 * BLOCK_BYTES,
+        "fixture block count"
+    );
     for (i, (chunk, bytes)) in x
         .chunks_exact(256)
         .zip(want.chunks_exact(BLOCK_BYTES))

@@ -21,7 +21,7 @@ fn finite_f16() -> impl Strategy<Value = f16> {
 proptest! {
     #[test]
     fn tq2_0_round_trips(codes in codes_256(), d in finite_f16()) {
-        let block = tq2_0::encode_block(&codes, d);
+        let block = tq2_0::encode_block(&codes, d).unwrap();
         tq2_0::validate_block(&block, 0).unwrap();
         let (back, d_back) = tq2_0::decode_block(&block);
         prop_assert_eq!(back, codes);
@@ -30,7 +30,7 @@ proptest! {
 
     #[test]
     fn tq1_0_round_trips(codes in codes_256(), d in finite_f16()) {
-        let block = tq1_0::encode_block(&codes, d);
+        let block = tq1_0::encode_block(&codes, d).unwrap();
         tq1_0::validate_block(&block, 0).unwrap();
         let (back, d_back) = tq1_0::decode_block(&block);
         prop_assert_eq!(back, codes);
@@ -41,13 +41,13 @@ proptest! {
     fn i2_s_round_trips(blocks in 1usize..6, seed in any::<u64>(), scale in 0f32..1e6) {
         let n = blocks * 128;
         let codes: Vec<u8> = (0..n).map(|i| ((seed >> (i % 61)) as usize + i * 7) as u8 % 3).collect();
-        let data = i2_s::encode(&codes, scale);
+        let data = i2_s::encode(&codes, scale).unwrap();
         i2_s::validate(&data, n).unwrap();
-        prop_assert_eq!(i2_s::scale(&data, n), scale);
+        let view = TernaryWeights::new(TernaryFormat::I2s, &data, 1, n).unwrap();
+        prop_assert_eq!(view.tensor_scale(), Some(scale));
         for (b, block) in data[..n / 4].chunks_exact(32).enumerate() {
-            for j in 0..128 {
-                prop_assert_eq!(i2_s::code(block, j), codes[b * 128 + j]);
-            }
+            let decoded = i2_s::decode_block(block.try_into().unwrap());
+            prop_assert_eq!(&decoded[..], &codes[b * 128..(b + 1) * 128]);
         }
     }
 
@@ -85,14 +85,13 @@ fn tq1_0_digits_cover_every_number_below_243_once() {
     let mut seen = [false; 256];
     for v in 0u16..243 {
         let t: [u8; 5] = std::array::from_fn(|n| (v / 3u16.pow(4 - n as u32) % 3) as u8);
-        let byte = tq1_0::encode_trits(t);
+        let byte = tq1_0::encode_trits(t).unwrap();
         assert!(!seen[byte as usize], "two numbers share byte {byte}");
         seen[byte as usize] = true;
-        let back: [u8; 5] = std::array::from_fn(|n| tq1_0::trit(byte, n));
-        assert_eq!(back, t, "v = {v}");
+        assert_eq!(tq1_0::trits(byte), t, "v = {v}");
     }
     // The 13 bytes no number encodes to are rejected.
-    let mut block = tq1_0::encode_block(&[1; 256], f16::ONE);
+    let mut block = tq1_0::encode_block(&[1; 256], f16::ONE).unwrap();
     let rejected = (0u8..=255).filter(|&b| {
         block[0] = b;
         tq1_0::validate_block(&block, 0).is_err()
@@ -109,8 +108,8 @@ fn malformed(err: QuantError) -> (String, usize) {
 
 #[test]
 fn malformed_data_is_an_error() {
-    let good2 = tq2_0::encode_block(&[1; 256], f16::ONE);
-    let good1 = tq1_0::encode_block(&[1; 256], f16::ONE);
+    let good2 = tq2_0::encode_block(&[1; 256], f16::ONE).unwrap();
+    let good1 = tq1_0::encode_block(&[1; 256], f16::ONE).unwrap();
     let two_blocks: Vec<u8> = [good2, good2].concat();
 
     // Wrong lengths.
@@ -154,7 +153,7 @@ fn malformed_data_is_an_error() {
         49
     );
     // I2_S: the scale missing, a code 3, a negative scale, k not in blocks of 128.
-    let data = i2_s::encode(&[1; 256], 0.5);
+    let data = i2_s::encode(&[1; 256], 0.5).unwrap();
     assert_eq!(
         malformed(TernaryWeights::new(TernaryFormat::I2s, &data[..64], 2, 128).unwrap_err()),
         ("I2_S".into(), 64)
@@ -221,19 +220,62 @@ fn extreme_blocks_quantize_exactly() {
 fn documented_examples_hold() {
     let mut codes = [1u8; 256];
     (codes[0], codes[32], codes[64], codes[96]) = (2, 1, 0, 2);
-    assert_eq!(tq2_0::encode_block(&codes, f16::ONE)[0], 0x86);
-    assert_eq!(tq1_0::encode_trits([2, 0, 1, 0, 0]), 181);
-    assert_eq!(
-        std::array::from_fn::<u8, 5, _>(|n| tq1_0::trit(181, n)),
-        [2, 0, 1, 0, 0]
-    );
+    assert_eq!(tq2_0::encode_block(&codes, f16::ONE).unwrap()[0], 0x86);
+    assert_eq!(tq1_0::encode_trits([2, 0, 1, 0, 0]), Some(181));
+    assert_eq!(tq1_0::trits(181), [2, 0, 1, 0, 0]);
 }
 
 #[test]
 fn i2_s_block_decode_matches_code_by_code() {
     let codes: Vec<u8> = (0..128).map(|i| (i * 5 % 3) as u8).collect();
-    let data = i2_s::encode(&codes, 1.0);
-    let block = i2_s::decode_block(&data[..32]);
+    let data = i2_s::encode(&codes, 1.0).unwrap();
+    let block = i2_s::decode_block(data[..32].try_into().unwrap());
     assert_eq!(block.as_slice(), codes.as_slice());
-    assert!((0..128).all(|j| i2_s::code(&data[..32], j) == codes[j]));
+    // Byte j holds weights j, j + 32, j + 64, j + 96, most significant first.
+    let j = 5;
+    let expect = (codes[j] << 6) | (codes[j + 32] << 4) | (codes[j + 64] << 2) | codes[j + 96];
+    assert_eq!(data[j], expect);
+}
+
+#[test]
+fn encoders_reject_codes_above_2() {
+    let mut codes = [1u8; 256];
+    codes[200] = 3;
+    assert!(tq2_0::encode_block(&codes, f16::ONE).is_err());
+    assert!(tq1_0::encode_block(&codes, f16::ONE).is_err());
+    assert!(i2_s::encode(&codes, 1.0).is_err());
+    assert!(i2_s::encode(&[1; 129], 1.0).is_err());
+    assert_eq!(tq1_0::encode_trits([3, 0, 0, 0, 0]), None);
+}
+
+#[test]
+fn quantizer_errors_name_the_global_index_and_block() {
+    let mut x = vec![0.5f32; 512];
+    x[300] = f32::NAN;
+    assert!(matches!(
+        PackedTernary::quantize(TernaryFormat::Tq2_0, &x, 1, 512),
+        Err(QuantError::NonFinite { index: 300, .. })
+    ));
+    x[300] = 1e6;
+    match PackedTernary::quantize(TernaryFormat::Tq1_0, &x, 1, 512) {
+        Err(QuantError::Invalid { reason, .. }) => assert!(reason.contains("block 1"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // A NaN I2_S scale is malformed data at the scale's offset.
+    let mut data = i2_s::encode(&[1; 128], 1.0).unwrap();
+    data[32..36].copy_from_slice(&f32::NAN.to_le_bytes());
+    assert_eq!(
+        malformed(TernaryWeights::new(TernaryFormat::I2s, &data, 1, 128).unwrap_err()).1,
+        32
+    );
+}
+
+#[test]
+fn huge_empty_shapes_are_cheap() {
+    // k = 0 with an enormous row count: nothing to read, and nothing loops over the rows.
+    let w = TernaryWeights::new(TernaryFormat::Tq2_0, &[], usize::MAX, 0).unwrap();
+    assert!(w.dequantize().is_empty());
+    let m = TernaryMatrix::quantize_absmean(&[], usize::MAX, 0, ScaleGroup::Tensor).unwrap();
+    assert!(m.dequantize().is_empty());
+    assert!(TernaryMatrix::quantize_absmean(&[], usize::MAX, 0, ScaleGroup::Row).is_err());
 }

@@ -81,7 +81,7 @@ proptest! {
         let (pa, pb) = (binary::pack_bits_word_level(&a), binary::pack_bits_word_level(&b));
         prop_assert_eq!(pa.len(), n.div_ceil(64));
         let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        prop_assert_eq!(binary::xnor_dot(&pa, &pb, n), plain as i32);
+        prop_assert_eq!(binary::xnor_dot(&pa, &pb, n).unwrap(), plain as i32);
     }
 
     #[test]
@@ -177,4 +177,35 @@ fn empty_rows_binarize() {
     let m = BinaryMatrix::binarize(&[], 3, 0, ScaleGroup::Row).unwrap();
     assert_eq!((m.rows(), m.cols()), (3, 0));
     assert!(m.dequantize().is_empty());
+}
+
+#[test]
+fn limits_and_huge_counts_are_errors() {
+    use bitnet_quant::{MAX_K, Q8KActivations};
+    // Rows longer than MAX_K would overflow the i32 sums.
+    let k = MAX_K + 256;
+    assert!(Int8Activations::from_parts(1, k, vec![-128; k], vec![1.0]).is_err());
+    assert!(Q8KActivations::quantize(&vec![0.0; k], 1, k).is_err());
+    // An allocation that cannot happen is an error, not an abort.
+    assert!(Int8Activations::quantize(&[], usize::MAX, 0, ActScale::PerToken).is_err());
+    assert!(BinaryMatrix::binarize(&[], usize::MAX, 0, ScaleGroup::Row).is_err());
+    let m = BinaryMatrix::binarize(&[], usize::MAX, 0, ScaleGroup::Tensor).unwrap();
+    assert!(m.dequantize().is_empty());
+    // xnor_dot checks its slices.
+    assert!(binary::xnor_dot(&[], &[], 1).is_err());
+}
+
+#[test]
+fn q8_k_scales_are_checked_and_tiny_blocks_quantize() {
+    use bitnet_quant::BlockQ8K;
+    let mut bytes = BlockQ8K::quantize(&[1.0; 256]).unwrap().to_bytes();
+    bytes[..4].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    assert!(BlockQ8K::from_bytes(&bytes).is_err());
+    // |max| so small that -127 / max overflows f32: still 127 steps, d = max / -127.
+    let mut x = [0f32; 256];
+    x[0] = 1e-38;
+    x[1] = -5e-39;
+    let b = BlockQ8K::quantize(&x).unwrap();
+    assert_eq!((b.q[0], b.q[1]), (-127, 64));
+    assert!(b.d < 0.0 && (f64::from(b.d) * -127.0 - 1e-38).abs() < 1e-43);
 }

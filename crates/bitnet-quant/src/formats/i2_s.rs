@@ -30,8 +30,16 @@ pub fn data_len(n: usize) -> usize {
 }
 
 /// Packs `codes` (unsigned, each 0, 1 or 2; a multiple of 128 of them) and the scale.
-pub fn encode(codes: &[u8], scale: f32) -> Vec<u8> {
-    debug_assert_eq!(codes.len() % QK, 0);
+pub fn encode(codes: &[u8], scale: f32) -> Result<Vec<u8>, QuantError> {
+    if !codes.len().is_multiple_of(QK) {
+        return Err(QuantError::NotMultiple {
+            what: "codes",
+            len: codes.len(),
+            block: QK,
+            format: "I2_S",
+        });
+    }
+    super::check_codes(codes)?;
     let n = codes.len();
     let mut out = vec![0u8; data_len(n)];
     for (block, dst) in codes
@@ -39,11 +47,11 @@ pub fn encode(codes: &[u8], scale: f32) -> Vec<u8> {
         .zip(out.chunks_exact_mut(BLOCK_BYTES))
     {
         for (j, byte) in dst.iter_mut().enumerate() {
-            *byte = (0..4).fold(0u8, |b, g| b | ((block[32 * g + j] & 3) << (6 - 2 * g)));
+            *byte = (0..4).fold(0u8, |b, g| b | (block[32 * g + j] << (6 - 2 * g)));
         }
     }
     out[n / 4..n / 4 + 4].copy_from_slice(&scale.to_le_bytes());
-    out
+    Ok(out)
 }
 
 /// Quantizes `weights` as bitnet.cpp does (module docs); `weights.len()` must be a multiple of
@@ -67,28 +75,22 @@ pub fn quantize(weights: &[f32]) -> Result<Vec<u8>, QuantError> {
             _ => 0,
         })
         .collect();
-    Ok(encode(&codes, scale))
-}
-
-/// Code of weight `j` (0..128) of a block.
-#[inline]
-pub fn code(block: &[u8], j: usize) -> u8 {
-    (block[j % 32] >> (6 - 2 * (j / 32))) & 3
+    encode(&codes, scale)
 }
 
 /// The 128 codes of a block, in weight order.
-pub fn decode_block(block: &[u8]) -> [u8; QK] {
+pub fn decode_block(block: &[u8; BLOCK_BYTES]) -> [u8; QK] {
     let mut codes = [0u8; QK];
     for (g, group) in codes.chunks_exact_mut(32).enumerate() {
-        for (c, &byte) in group.iter_mut().zip(&block[..BLOCK_BYTES]) {
+        for (c, &byte) in group.iter_mut().zip(block) {
             *c = (byte >> (6 - 2 * g)) & 3;
         }
     }
     codes
 }
 
-/// The per-tensor scale of an I2_S tensor of `n` weights.
-pub fn scale(data: &[u8], n: usize) -> f32 {
+/// The per-tensor scale of an I2_S tensor of `n` weights (`data` already validated).
+pub(crate) fn scale(data: &[u8], n: usize) -> f32 {
     f32::from_le_bytes(data[n / 4..n / 4 + 4].try_into().expect("4 bytes"))
 }
 
@@ -128,12 +130,11 @@ pub fn validate(data: &[u8], n: usize) -> Result<(), QuantError> {
         });
     }
     let s = scale(data, n);
-    check_finite("I2_S scale", &[s])?;
-    if s < 0.0 {
+    if !s.is_finite() || s < 0.0 {
         return Err(QuantError::Malformed {
             format: "I2_S",
             offset: n / 4,
-            reason: format!("the scale is negative ({s})"),
+            reason: format!("the scale is {s} (it must be finite and not negative)"),
         });
     }
     Ok(())

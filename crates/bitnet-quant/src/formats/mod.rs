@@ -159,6 +159,9 @@ impl<'a> TernaryWeights<'a> {
     }
 
     /// The packed bytes of row `r` (blocks only; I2_S's scale is [`TernaryWeights::tensor_scale`]).
+    ///
+    /// # Panics
+    /// If `r >= rows`.
     pub fn row(&self, r: usize) -> &'a [u8] {
         let len = self.k / self.format.block() * self.format.block_bytes();
         &self.data[r * len..(r + 1) * len]
@@ -170,13 +173,16 @@ impl<'a> TernaryWeights<'a> {
     }
 
     /// Row `r`'s unsigned codes (weight + 1, each 0, 1 or 2) and the scale of each block.
+    ///
+    /// # Panics
+    /// If `r >= rows`.
     pub fn row_codes(&self, r: usize) -> (Vec<u8>, Vec<f32>) {
         let row = self.row(r);
         match self.format {
             TernaryFormat::I2s => {
                 let codes = row
                     .chunks_exact(i2_s::BLOCK_BYTES)
-                    .flat_map(i2_s::decode_block)
+                    .flat_map(|b| i2_s::decode_block(b.try_into().expect("32 bytes")))
                     .collect();
                 let s = self.tensor_scale().expect("I2_S");
                 (codes, vec![s; self.k / i2_s::QK])
@@ -187,9 +193,9 @@ impl<'a> TernaryWeights<'a> {
                 let mut scales = Vec::with_capacity(self.k / 256);
                 for block in row.chunks_exact(bb) {
                     let (c, d) = if self.format == TernaryFormat::Tq2_0 {
-                        tq2_0::decode_block(block)
+                        tq2_0::decode_block(block.try_into().expect("66 bytes"))
                     } else {
-                        tq1_0::decode_block(block)
+                        tq1_0::decode_block(block.try_into().expect("54 bytes"))
                     };
                     codes.extend_from_slice(&c);
                     scales.push(d.to_f32());
@@ -201,18 +207,27 @@ impl<'a> TernaryWeights<'a> {
 
     /// Every weight as f32 (`scale * (code - 1)`), row-major.
     pub fn dequantize(&self) -> Vec<f32> {
+        if self.k == 0 {
+            return Vec::new();
+        }
         let mut out = vec![0f32; self.rows * self.k];
         for r in 0..self.rows {
             let dst = &mut out[r * self.k..(r + 1) * self.k];
             match self.format {
                 TernaryFormat::Tq2_0 => {
                     for (b, o) in self.row(r).chunks_exact(66).zip(dst.chunks_exact_mut(256)) {
-                        tq2_0::dequantize_block(b, o);
+                        tq2_0::dequantize_block(
+                            b.try_into().expect("66"),
+                            o.try_into().expect("256"),
+                        );
                     }
                 }
                 TernaryFormat::Tq1_0 => {
                     for (b, o) in self.row(r).chunks_exact(54).zip(dst.chunks_exact_mut(256)) {
-                        tq1_0::dequantize_block(b, o);
+                        tq1_0::dequantize_block(
+                            b.try_into().expect("54"),
+                            o.try_into().expect("256"),
+                        );
                     }
                 }
                 TernaryFormat::I2s => {
@@ -248,16 +263,28 @@ impl PackedTernary {
     ) -> Result<PackedTernary, QuantError> {
         format.row_bytes(k)?;
         crate::error::check_len("weights", elements(rows, k)?, weights.len())?;
+        crate::error::check_finite("weights", weights)?;
+        let block_error = |i: usize| {
+            move |e: QuantError| match e {
+                QuantError::Invalid { what, reason } => QuantError::Invalid {
+                    what,
+                    reason: format!("block {i} (weights {}..): {reason}", i * 256),
+                },
+                other => other,
+            }
+        };
         let data = match format {
             TernaryFormat::I2s => i2_s::quantize(weights)?,
             TernaryFormat::Tq2_0 => weights
                 .chunks_exact(256)
-                .map(tq2_0::quantize_block)
+                .enumerate()
+                .map(|(i, b)| tq2_0::quantize_block(b).map_err(block_error(i)))
                 .collect::<Result<Vec<_>, _>>()?
                 .concat(),
             TernaryFormat::Tq1_0 => weights
                 .chunks_exact(256)
-                .map(tq1_0::quantize_block)
+                .enumerate()
+                .map(|(i, b)| tq1_0::quantize_block(b).map_err(block_error(i)))
                 .collect::<Result<Vec<_>, _>>()?
                 .concat(),
         };
@@ -291,7 +318,7 @@ impl PackedTernary {
                         ),
                     });
                 }
-                i2_s::encode(&unsigned(m.codes()), m.scales()[0])
+                i2_s::encode(&unsigned(m.codes()), m.scales()[0])?
             }
             TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0 => {
                 if let ScaleGroup::Block(b) = m.group()
@@ -310,9 +337,9 @@ impl PackedTernary {
                     let d = block_scale_f16(format.name(), m.scale_at(r, c))?;
                     let codes: [u8; 256] = unsigned(codes).try_into().expect("256 codes");
                     if format == TernaryFormat::Tq2_0 {
-                        data.extend_from_slice(&tq2_0::encode_block(&codes, d));
+                        data.extend_from_slice(&tq2_0::encode_block(&codes, d)?);
                     } else {
-                        data.extend_from_slice(&tq1_0::encode_block(&codes, d));
+                        data.extend_from_slice(&tq1_0::encode_block(&codes, d)?);
                     }
                 }
                 data
@@ -352,6 +379,17 @@ pub(crate) fn block_scale_f16(format: &'static str, d: f32) -> Result<f16, Quant
             what: "block scale",
             reason: format!("{d} does not fit the f16 scale of {format} (|d| <= 65504)"),
         })
+    }
+}
+
+/// Checks that every unsigned code is 0, 1 or 2.
+pub(crate) fn check_codes(codes: &[u8]) -> Result<(), QuantError> {
+    match codes.iter().position(|&c| c > 2) {
+        None => Ok(()),
+        Some(i) => Err(QuantError::Invalid {
+            what: "codes",
+            reason: format!("code {i} is {}, not 0, 1 or 2", codes[i]),
+        }),
     }
 }
 

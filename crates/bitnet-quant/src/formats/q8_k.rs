@@ -50,12 +50,22 @@ impl BlockQ8K {
             return Ok(block);
         }
         let iscale = -127.0 / max;
-        for (q, &v) in block.q.iter_mut().zip(x) {
-            // |iscale * v| <= 127 up to rounding, so only the upper clamp can bind (as in ggml).
-            *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+        if iscale.is_finite() {
+            for (q, &v) in block.q.iter_mut().zip(x) {
+                // |iscale * v| <= 127 up to rounding, so only the upper clamp can bind (as in ggml).
+                *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+            }
+            block.d = 1.0 / iscale;
+        } else {
+            // |max| below ~3.7e-37: -127 / max overflows f32 (ggml would write garbage here).
+            // The same arithmetic in f64, with d = max / -127 rounded to f32.
+            let iscale = -127.0 / f64::from(max);
+            for (q, &v) in block.q.iter_mut().zip(x) {
+                *q = ((iscale * f64::from(v)).round_ties_even() as i32).min(127) as i8;
+            }
+            block.d = (f64::from(max) / -127.0) as f32;
         }
         block.fill_sums();
-        block.d = 1.0 / iscale;
         Ok(block)
     }
 
@@ -78,7 +88,7 @@ impl BlockQ8K {
         out
     }
 
-    /// A block from its 292 bytes; the sums must be the sums of the values.
+    /// A block from its 292 bytes; `d` must be finite and the sums the sums of the values.
     pub fn from_bytes(bytes: &[u8]) -> Result<BlockQ8K, QuantError> {
         check_len("Q8_K block bytes", BLOCK_BYTES, bytes.len())?;
         let mut block = BlockQ8K {
@@ -86,6 +96,13 @@ impl BlockQ8K {
             q: [0; QK_K],
             bsums: [0; QK_K / 16],
         };
+        if !block.d.is_finite() {
+            return Err(QuantError::Malformed {
+                format: "Q8_K",
+                offset: 0,
+                reason: format!("the scale is {}", block.d),
+            });
+        }
         for (q, &b) in block.q.iter_mut().zip(&bytes[4..260]) {
             *q = b as i8;
         }
@@ -130,7 +147,9 @@ impl Q8KActivations {
                 format: "Q8_K",
             });
         }
+        crate::error::check_k(k)?;
         check_len("activations", elements(tokens, k)?, x.len())?;
+        check_finite("activations", x)?;
         let blocks = x
             .chunks_exact(QK_K)
             .map(BlockQ8K::quantize)
@@ -152,7 +171,26 @@ impl Q8KActivations {
                 format: "Q8_K",
             });
         }
+        crate::error::check_k(k)?;
         check_len("Q8_K blocks", elements(tokens, k)? / QK_K, blocks.len())?;
+        if let Some(i) = blocks.iter().position(|b| !b.d.is_finite()) {
+            return Err(QuantError::Malformed {
+                format: "Q8_K",
+                offset: i * BLOCK_BYTES,
+                reason: format!("block {i} has the scale {}", blocks[i].d),
+            });
+        }
+        for (i, b) in blocks.iter().enumerate() {
+            let mut fixed = *b;
+            fixed.fill_sums();
+            if fixed.bsums != b.bsums {
+                return Err(QuantError::Malformed {
+                    format: "Q8_K",
+                    offset: i * BLOCK_BYTES + 260,
+                    reason: format!("block {i}'s sums are not the sums of its values"),
+                });
+            }
+        }
         Ok(Q8KActivations { tokens, k, blocks })
     }
 
@@ -172,6 +210,9 @@ impl Q8KActivations {
     }
 
     /// Token `t`'s blocks.
+    ///
+    /// # Panics
+    /// If `t >= tokens`.
     pub fn row(&self, t: usize) -> &[BlockQ8K] {
         let per = self.k / QK_K;
         &self.blocks[t * per..(t + 1) * per]

@@ -28,17 +28,22 @@ pub const BLOCK_BYTES: usize = 54;
 
 const POW3: [u8; 5] = [1, 3, 9, 27, 81];
 
-/// Trit `n` (0 = most significant) of a packed byte.
+/// The five trits of a packed byte, most significant first: trit `n` is
+/// `((byte · 3ⁿ mod 256) · 3) >> 8`.
 #[inline]
-pub fn trit(byte: u8, n: usize) -> u8 {
-    ((u16::from(byte.wrapping_mul(POW3[n])) * 3) >> 8) as u8
+pub fn trits(byte: u8) -> [u8; 5] {
+    POW3.map(|p| ((u16::from(byte.wrapping_mul(p)) * 3) >> 8) as u8)
 }
 
-/// The byte that stores the five trits `t` (each 0..=2, `t[0]` most significant).
+/// The byte that stores the five trits `t` (`t[0]` most significant), `None` if a digit is not
+/// 0, 1 or 2.
 #[inline]
-pub fn encode_trits(t: [u8; 5]) -> u8 {
+pub fn encode_trits(t: [u8; 5]) -> Option<u8> {
+    if t.iter().any(|&d| d > 2) {
+        return None;
+    }
     let v = t.iter().fold(0u16, |v, &d| 3 * v + u16::from(d));
-    ((v * 256).div_ceil(243)) as u8
+    Some(((v * 256).div_ceil(243)) as u8)
 }
 
 /// Where trit `n` of byte `byte_index` goes in the block.
@@ -68,36 +73,38 @@ pub fn quantize_block(x: &[f32]) -> Result<[u8; BLOCK_BYTES], QuantError> {
     for (c, &v) in codes.iter_mut().zip(x) {
         *c = code(v * id);
     }
-    Ok(encode_block(&codes, d16))
+    encode_block(&codes, d16)
 }
 
-/// Packs 256 unsigned codes (each 0, 1 or 2) and the scale.
-pub fn encode_block(codes: &[u8; QK], d: f16) -> [u8; BLOCK_BYTES] {
+/// Packs 256 unsigned codes (each 0, 1 or 2, else an error) and the scale.
+pub fn encode_block(codes: &[u8; QK], d: f16) -> Result<[u8; BLOCK_BYTES], QuantError> {
+    super::check_codes(codes)?;
     let mut out = [0u8; BLOCK_BYTES];
     for (b, byte) in out[..52].iter_mut().enumerate() {
         let mut t = [0u8; 5];
         for (n, digit) in t.iter_mut().enumerate().take(trits_in(b)) {
-            *digit = codes[element(b, n)] % 3;
+            *digit = codes[element(b, n)];
         }
-        *byte = encode_trits(t);
+        *byte = encode_trits(t).expect("codes checked");
     }
     out[52..].copy_from_slice(&d.to_le_bytes());
-    out
+    Ok(out)
 }
 
 /// The 256 unsigned codes and the scale of a block (not validated: see [`validate_block`]).
-pub fn decode_block(block: &[u8]) -> ([u8; QK], f16) {
+pub fn decode_block(block: &[u8; BLOCK_BYTES]) -> ([u8; QK], f16) {
     let mut codes = [0u8; QK];
     for (b, &byte) in block[..52].iter().enumerate() {
+        let t = trits(byte);
         for n in 0..trits_in(b) {
-            codes[element(b, n)] = trit(byte, n);
+            codes[element(b, n)] = t[n];
         }
     }
     (codes, scale(block))
 }
 
 /// The scale of a block.
-pub fn scale(block: &[u8]) -> f16 {
+pub fn scale(block: &[u8; BLOCK_BYTES]) -> f16 {
     f16::from_le_bytes([block[52], block[53]])
 }
 
@@ -106,8 +113,8 @@ pub fn scale(block: &[u8]) -> f16 {
 pub fn validate_block(block: &[u8], offset: usize) -> Result<(), QuantError> {
     check_len("TQ1_0 block", BLOCK_BYTES, block.len())?;
     for (b, &byte) in block[..52].iter().enumerate() {
-        let t: [u8; 5] = std::array::from_fn(|n| trit(byte, n));
-        if encode_trits(t) != byte {
+        let t = trits(byte);
+        if encode_trits(t) != Some(byte) {
             return Err(QuantError::Malformed {
                 format: "TQ1_0",
                 offset: offset + b,
@@ -122,7 +129,7 @@ pub fn validate_block(block: &[u8], offset: usize) -> Result<(), QuantError> {
             });
         }
     }
-    let d = scale(block);
+    let d = f16::from_le_bytes([block[52], block[53]]);
     if !d.is_finite() {
         return Err(QuantError::Malformed {
             format: "TQ1_0",
@@ -134,7 +141,7 @@ pub fn validate_block(block: &[u8], offset: usize) -> Result<(), QuantError> {
 }
 
 /// `d * (trit - 1)` for the 256 weights of a (valid) block.
-pub fn dequantize_block(block: &[u8], out: &mut [f32]) {
+pub fn dequantize_block(block: &[u8; BLOCK_BYTES], out: &mut [f32; QK]) {
     let (codes, d) = decode_block(block);
     let d = d.to_f32();
     for (o, &c) in out.iter_mut().zip(&codes) {

@@ -32,11 +32,12 @@ pub fn quantize_block(x: &[f32]) -> Result<[u8; BLOCK_BYTES], QuantError> {
     for (c, &v) in codes.iter_mut().zip(x) {
         *c = code(v * id);
     }
-    Ok(encode_block(&codes, d16))
+    encode_block(&codes, d16)
 }
 
-/// Packs 256 unsigned codes (each 0, 1 or 2) and the scale.
-pub fn encode_block(codes: &[u8; QK], d: f16) -> [u8; BLOCK_BYTES] {
+/// Packs 256 unsigned codes (each 0, 1 or 2, else an error) and the scale.
+pub fn encode_block(codes: &[u8; QK], d: f16) -> Result<[u8; BLOCK_BYTES], QuantError> {
+    super::check_codes(codes)?;
     let mut out = [0u8; BLOCK_BYTES];
     for chunk in 0..2 {
         for m in 0..32 {
@@ -46,11 +47,11 @@ pub fn encode_block(codes: &[u8; QK], d: f16) -> [u8; BLOCK_BYTES] {
         }
     }
     out[64..].copy_from_slice(&d.to_le_bytes());
-    out
+    Ok(out)
 }
 
 /// The 256 unsigned codes and the scale of a block (not validated: see [`validate_block`]).
-pub fn decode_block(block: &[u8]) -> ([u8; QK], f16) {
+pub fn decode_block(block: &[u8; BLOCK_BYTES]) -> ([u8; QK], f16) {
     let mut codes = [0u8; QK];
     for chunk in 0..2 {
         for m in 0..32 {
@@ -64,7 +65,7 @@ pub fn decode_block(block: &[u8]) -> ([u8; QK], f16) {
 }
 
 /// The scale of a block.
-pub fn scale(block: &[u8]) -> f16 {
+pub fn scale(block: &[u8; BLOCK_BYTES]) -> f16 {
     f16::from_le_bytes([block[64], block[65]])
 }
 
@@ -81,7 +82,7 @@ pub fn validate_block(block: &[u8], offset: usize) -> Result<(), QuantError> {
             });
         }
     }
-    let d = scale(block);
+    let d = f16::from_le_bytes([block[64], block[65]]);
     if !d.is_finite() {
         return Err(QuantError::Malformed {
             format: "TQ2_0",
@@ -93,7 +94,7 @@ pub fn validate_block(block: &[u8], offset: usize) -> Result<(), QuantError> {
 }
 
 /// `d * (code - 1)` for the 256 weights of a (valid) block.
-pub fn dequantize_block(block: &[u8], out: &mut [f32]) {
+pub fn dequantize_block(block: &[u8; BLOCK_BYTES], out: &mut [f32; QK]) {
     let (codes, d) = decode_block(block);
     let d = d.to_f32();
     for (o, &c) in out.iter_mut().zip(&codes) {

@@ -1,0 +1,109 @@
+//! AVX-512 VNNI ternary dot kernels: `R` rows of 2-bit codes (0, 1, 2) against one token's
+//! int8 activations with `vpdpbusd` (u8 code × s8 activation, 4 products summed into each i32
+//! lane, no saturation).
+//!
+//! Layout: one 64-byte load holds 256 codes (an I2_S block pair or a TQ2_0 block's `qs`); the
+//! four 2-bit fields of each byte, shifted down and masked, are four vectors whose lanes 0..32
+//! and 32..64 pair with activation runs 128 apart, so the activations come pre-permuted
+//! ([`super::permute_activations`]): for each 256-chunk, `[q[32g..32g+32], q[128+32g..128+32g+32]]`
+//! for g = 0..4. Loop order: 256-chunks outermost, the R rows inside, so each activation vector is
+//! loaded once for R rows.
+
+use core::arch::x86_64::*;
+
+/// `Σ code · q` of each I2_S row against `act` (the row's `k` weights as `k / 4` bytes; `act`
+/// the `k` permuted activations; `k` a multiple of 128).
+///
+/// Field `g` of byte `j` (bits `7-2g:6-2g`) is weight `32g + j` of its 128-block.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+pub fn i2s_dots<const R: usize>(rows: &[&[u8]; R], act: &[i8]) -> [i32; R] {
+    let k = act.len();
+    assert!(k % 128 == 0 && rows.iter().all(|r| r.len() == k / 4));
+    let mask = _mm512_set1_epi8(3);
+    let mut acc = [[_mm512_setzero_si512(); 2]; R];
+    let pairs = k / 256;
+    for p in 0..pairs {
+        // SAFETY: p < k / 256, so the 4 x 64 activation bytes from p * 256 are inside `act`.
+        let a: [__m512i; 4] = core::array::from_fn(|g| unsafe {
+            _mm512_loadu_si512(act.as_ptr().add(p * 256 + g * 64).cast())
+        });
+        for (r, row) in rows.iter().enumerate() {
+            // SAFETY: 64 bytes from p * 64 < k / 4 are inside the row (asserted length).
+            let w = unsafe { _mm512_loadu_si512(row.as_ptr().add(p * 64).cast()) };
+            let c0 = _mm512_and_si512(_mm512_srli_epi16::<6>(w), mask);
+            let c1 = _mm512_and_si512(_mm512_srli_epi16::<4>(w), mask);
+            let c2 = _mm512_and_si512(_mm512_srli_epi16::<2>(w), mask);
+            let c3 = _mm512_and_si512(w, mask);
+            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], c0, a[0]);
+            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], c1, a[1]);
+            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], c2, a[2]);
+            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], c3, a[3]);
+        }
+    }
+    let mut out = [0i32; R];
+    for (r, o) in out.iter_mut().enumerate() {
+        *o = _mm512_reduce_add_epi32(_mm512_add_epi32(acc[r][0], acc[r][1]));
+    }
+    if k % 256 != 0 {
+        // The odd last 128-block, not permuted: field g pairs with act[base + 32g..][..32].
+        let base = pairs * 256;
+        let mask = _mm256_set1_epi8(3);
+        // SAFETY: the 128 activations from `base` end at k.
+        let a: [__m256i; 4] = core::array::from_fn(|g| unsafe {
+            _mm256_loadu_si256(act.as_ptr().add(base + g * 32).cast())
+        });
+        for (r, row) in rows.iter().enumerate() {
+            // SAFETY: the block's 32 bytes from base / 4 end at k / 4.
+            let w = unsafe { _mm256_loadu_si256(row.as_ptr().add(base / 4).cast()) };
+            let mut t = _mm256_setzero_si256();
+            t = _mm256_dpbusd_epi32(t, _mm256_and_si256(_mm256_srli_epi16::<6>(w), mask), a[0]);
+            t = _mm256_dpbusd_epi32(t, _mm256_and_si256(_mm256_srli_epi16::<4>(w), mask), a[1]);
+            t = _mm256_dpbusd_epi32(t, _mm256_and_si256(_mm256_srli_epi16::<2>(w), mask), a[2]);
+            t = _mm256_dpbusd_epi32(t, _mm256_and_si256(w, mask), a[3]);
+            out[r] += reduce_i32x8(t);
+        }
+    }
+    out
+}
+
+/// TQ2_0 rows against one token: `Σ_b Σ_j (code − 1) q · (d_x,b · d_w,b)`, with each block's
+/// integer part exact in the lanes of one vector (`−Σq_b` seeded into lane 0) and the blocks
+/// accumulated in f32 lanes (`blocks[b] = (d_x,b, Σq_b)` of the token's Q8_K blocks).
+///
+/// Field `n` of byte `m` of the 64 `qs` bytes (bits `2n+1:2n`) is weight `32n + m` (first 32
+/// bytes) or `128 + 32n + m` (last 32).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
+pub fn tq2_0_dots<const R: usize>(rows: &[&[u8]; R], act: &[i8], blocks: &[(f32, i32)]) -> [f32; R] {
+    let nb = blocks.len();
+    assert!(act.len() == nb * 256 && rows.iter().all(|r| r.len() == nb * 66));
+    let mask = _mm512_set1_epi8(3);
+    let mut accf = [_mm512_setzero_ps(); R];
+    for (b, &(dx, sumq)) in blocks.iter().enumerate() {
+        // SAFETY: b < nb, so the 256 activation bytes from b * 256 are inside `act`.
+        let a: [__m512i; 4] = core::array::from_fn(|n| unsafe {
+            _mm512_loadu_si512(act.as_ptr().add(b * 256 + n * 64).cast())
+        });
+        let seed = _mm512_zextsi128_si512(_mm_cvtsi32_si128(-sumq));
+        for (r, row) in rows.iter().enumerate() {
+            let block = &row[b * 66..b * 66 + 66];
+            // SAFETY: the block's 64 `qs` bytes are inside the 66-byte slice.
+            let w = unsafe { _mm512_loadu_si512(block.as_ptr().cast()) };
+            let mut acc = _mm512_dpbusd_epi32(seed, _mm512_and_si512(w, mask), a[0]);
+            acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16::<2>(w), mask), a[1]);
+            acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16::<4>(w), mask), a[2]);
+            acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16::<6>(w), mask), a[3]);
+            let dw = half::f16::from_le_bytes([block[64], block[65]]).to_f32();
+            accf[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(dx * dw), accf[r]);
+        }
+    }
+    core::array::from_fn(|r| _mm512_reduce_add_ps(accf[r]))
+}
+
+#[inline]
+#[target_feature(enable = "avx2")]
+fn reduce_i32x8(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<1>(s));
+    _mm_cvtsi128_si32(s)
+}
