@@ -7,6 +7,7 @@
 //! - [`formats`]: byte-compatible packed layouts: ggml's TQ2_0, TQ1_0 and Q8_K, bitnet.cpp's
 //!   I2_S (documented byte by byte in `docs/FORMATS.md`).
 //! - [`reference`]: the exact scalar dot/GEMV/GEMM of every ternary format.
+//! - [`kernels`]: the fast GEMV/GEMM (AVX-512 VNNI, AVX2), parallel over rows.
 //! - [`binary`]: 1-bit weights (sign with a mean-absolute scale), packed into u64 words, and
 //!   XNOR-popcount kernels.
 //!
@@ -36,6 +37,7 @@ pub mod activations;
 pub mod binary;
 pub mod error;
 pub mod formats;
+pub mod kernels;
 pub mod reference;
 pub mod ternary;
 

@@ -52,7 +52,7 @@ impl Activations<'_> {
 
 /// Output `r` of token `t`: row `r` of `w` dotted with token `t` of `x`, every scale applied.
 /// The caller has checked that the format and activations pair and that `k` matches.
-fn dot_checked(w: &TernaryWeights<'_>, r: usize, x: Activations<'_>, t: usize) -> f32 {
+pub(crate) fn dot_checked(w: &TernaryWeights<'_>, r: usize, x: Activations<'_>, t: usize) -> f32 {
     match x {
         Activations::Q8K(x) => dot_tq(w.format(), w.row(r), x.row(t)),
         Activations::Int8(x) => {
@@ -99,7 +99,7 @@ fn dot_i2s(row: &[u8], q: &[i8], q_sum: i32, a: f32, s: f32) -> f32 {
 }
 
 /// Checks that `x` pairs with `w`'s format and has `w.k()` values per token.
-fn check_pair(w: &TernaryWeights<'_>, x: Activations<'_>) -> Result<(), QuantError> {
+pub(crate) fn check_pair(w: &TernaryWeights<'_>, x: Activations<'_>) -> Result<(), QuantError> {
     let pairs = matches!(
         (w.format(), x),
         (TernaryFormat::I2s, Activations::Int8(_))

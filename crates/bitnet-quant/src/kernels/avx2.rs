@@ -55,14 +55,16 @@ fn dot32(w: __m256i, shifts: [i32; 4], a: [__m256i; 4]) -> __m256i {
 #[target_feature(enable = "avx2")]
 unsafe fn permuted(act: &[i8], p: usize, h: usize) -> [__m256i; 4] {
     // SAFETY: the 4 loads end at p * 256 + 3 * 64 + 32 + 32 <= p * 256 + 256 (caller).
-    core::array::from_fn(|g| unsafe { _mm256_loadu_si256(act.as_ptr().add(p * 256 + g * 64 + h * 32).cast()) })
+    core::array::from_fn(|g| unsafe {
+        _mm256_loadu_si256(act.as_ptr().add(p * 256 + g * 64 + h * 32).cast())
+    })
 }
 
 /// `Σ code · q` of each I2_S row against the permuted activations (see the AVX-512 kernel).
 #[target_feature(enable = "avx2")]
 pub fn i2s_dots<const R: usize>(rows: &[&[u8]; R], act: &[i8]) -> [i32; R] {
     let k = act.len();
-    assert!(k % 128 == 0 && rows.iter().all(|r| r.len() == k / 4));
+    assert!(k.is_multiple_of(128) && rows.iter().all(|r| r.len() == k / 4));
     const I2S_SHIFTS: [i32; 4] = [6, 4, 2, 0];
     let mut acc = [_mm256_setzero_si256(); R];
     let blocks = k / 128;
@@ -89,12 +91,17 @@ pub fn i2s_dots<const R: usize>(rows: &[&[u8]; R], act: &[i8]) -> [i32; R] {
 
 /// TQ2_0 rows against one token (see the AVX-512 kernel for the arithmetic).
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn tq2_0_dots<const R: usize>(rows: &[&[u8]; R], act: &[i8], blocks: &[(f32, i32)]) -> [f32; R] {
-    let nb = blocks.len();
-    assert!(act.len() == nb * 256 && rows.iter().all(|r| r.len() == nb * 66));
+pub fn tq2_0_dots<const R: usize>(
+    rows: &[&[u8]; R],
+    act: &[i8],
+    ds: &[f32],
+    sumqs: &[i32],
+) -> [f32; R] {
+    let nb = ds.len();
+    assert!(sumqs.len() == nb && act.len() == nb * 256 && rows.iter().all(|r| r.len() == nb * 66));
     const TQ2_SHIFTS: [i32; 4] = [0, 2, 4, 6];
     let mut accf = [_mm256_setzero_ps(); R];
-    for (b, &(dx, sumq)) in blocks.iter().enumerate() {
+    for (b, (&dx, &sumq)) in ds.iter().zip(sumqs).enumerate() {
         // SAFETY: b < nb, so chunk b of the permuted activations is inside `act`.
         let (a0, a1) = unsafe { (permuted(act, b, 0), permuted(act, b, 1)) };
         let seed = _mm256_setr_epi32(-sumq, 0, 0, 0, 0, 0, 0, 0);

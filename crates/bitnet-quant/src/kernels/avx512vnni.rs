@@ -18,7 +18,7 @@ use core::arch::x86_64::*;
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 pub fn i2s_dots<const R: usize>(rows: &[&[u8]; R], act: &[i8]) -> [i32; R] {
     let k = act.len();
-    assert!(k % 128 == 0 && rows.iter().all(|r| r.len() == k / 4));
+    assert!(k.is_multiple_of(128) && rows.iter().all(|r| r.len() == k / 4));
     let mask = _mm512_set1_epi8(3);
     let mut acc = [[_mm512_setzero_si512(); 2]; R];
     let pairs = k / 256;
@@ -44,7 +44,7 @@ pub fn i2s_dots<const R: usize>(rows: &[&[u8]; R], act: &[i8]) -> [i32; R] {
     for (r, o) in out.iter_mut().enumerate() {
         *o = _mm512_reduce_add_epi32(_mm512_add_epi32(acc[r][0], acc[r][1]));
     }
-    if k % 256 != 0 {
+    if !k.is_multiple_of(256) {
         // The odd last 128-block, not permuted: field g pairs with act[base + 32g..][..32].
         let base = pairs * 256;
         let mask = _mm256_set1_epi8(3);
@@ -68,17 +68,22 @@ pub fn i2s_dots<const R: usize>(rows: &[&[u8]; R], act: &[i8]) -> [i32; R] {
 
 /// TQ2_0 rows against one token: `Σ_b Σ_j (code − 1) q · (d_x,b · d_w,b)`, with each block's
 /// integer part exact in the lanes of one vector (`−Σq_b` seeded into lane 0) and the blocks
-/// accumulated in f32 lanes (`blocks[b] = (d_x,b, Σq_b)` of the token's Q8_K blocks).
+/// accumulated in f32 lanes (`ds[b]`, `sumqs[b]`: the scale and `Σq` of the token's Q8_K blocks).
 ///
 /// Field `n` of byte `m` of the 64 `qs` bytes (bits `2n+1:2n`) is weight `32n + m` (first 32
 /// bytes) or `128 + 32n + m` (last 32).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
-pub fn tq2_0_dots<const R: usize>(rows: &[&[u8]; R], act: &[i8], blocks: &[(f32, i32)]) -> [f32; R] {
-    let nb = blocks.len();
-    assert!(act.len() == nb * 256 && rows.iter().all(|r| r.len() == nb * 66));
+pub fn tq2_0_dots<const R: usize>(
+    rows: &[&[u8]; R],
+    act: &[i8],
+    ds: &[f32],
+    sumqs: &[i32],
+) -> [f32; R] {
+    let nb = ds.len();
+    assert!(sumqs.len() == nb && act.len() == nb * 256 && rows.iter().all(|r| r.len() == nb * 66));
     let mask = _mm512_set1_epi8(3);
     let mut accf = [_mm512_setzero_ps(); R];
-    for (b, &(dx, sumq)) in blocks.iter().enumerate() {
+    for (b, (&dx, &sumq)) in ds.iter().zip(sumqs).enumerate() {
         // SAFETY: b < nb, so the 256 activation bytes from b * 256 are inside `act`.
         let a: [__m512i; 4] = core::array::from_fn(|n| unsafe {
             _mm512_loadu_si512(act.as_ptr().add(b * 256 + n * 64).cast())

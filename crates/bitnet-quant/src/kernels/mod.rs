@@ -1,0 +1,224 @@
+//! Fast ternary GEMV and GEMM: the packed formats times int8 activations on every core, with the
+//! best instructions the active level allows.
+//!
+//! | path | when | I2_S | TQ2_0 | TQ1_0 |
+//! |---|---|---|---|---|
+//! | AVX-512 VNNI (`avx512vnni.rs`) | the `Avx512Vnni` extension is enabled | `vpdpbusd` zmm | `vpdpbusd` zmm | reference |
+//! | AVX2 (`avx2.rs`) | level AVX2 or AVX-512 without VNNI | `vpmaddubsw` ymm | `vpmaddubsw` ymm | reference |
+//! | scalar | level scalar (or NEON: not yet) | reference | reference | reference |
+//!
+//! Results: I2_S is bit-identical to [`crate::reference`] on every path (its integer sum is
+//! exact and the float steps are the same). TQ2_0's per-block integer sums are exact too, but the
+//! SIMD paths accumulate the scaled block sums in vector lanes, so the f32 result is within
+//! `(nb + 6) ε Σ_j |w_j| |x_j|` of the exact product (`nb = k / 256`, ε = `f32::EPSILON`,
+//! `w`, `x` the dequantized weights and activations), not bit-equal to the reference.
+//!
+//! Activations are prepared once per call: permuted into the order the SIMD loops read
+//! ([`permute_activations`]) in scratch from the pool, so the hot path allocates nothing. Rows are
+//! split across threads ([`Par::for_bytes`] on the weight bytes), in groups of [`ROWS`] that
+//! share each activation load.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512vnni;
+
+use bitnet_simd::par::SharedOut;
+use bitnet_simd::{Level, Par, ScratchPool};
+
+use crate::error::{QuantError, check_len, elements};
+use crate::formats::TernaryFormat;
+use crate::formats::TernaryWeights;
+use crate::reference::{self, Activations};
+
+/// Rows computed together (each activation vector loaded once for all of them).
+pub const ROWS: usize = 4;
+
+/// The kernel family a call runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// `vpdpbusd` on zmm.
+    Avx512Vnni,
+    /// `vpmaddubsw` on ymm.
+    Avx2,
+    /// The scalar reference.
+    Reference,
+}
+
+impl Path {
+    /// The path for `format` under the active ceiling (forced levels and extensions included).
+    pub fn for_format(format: TernaryFormat) -> Result<Path, QuantError> {
+        let level = Level::active().map_err(isa_error)?;
+        if format == TernaryFormat::Tq1_0 {
+            return Ok(Path::Reference);
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            if bitnet_simd::dispatch::Avx512VnniToken::get()
+                .map_err(isa_error)?
+                .is_some()
+            {
+                return Ok(Path::Avx512Vnni);
+            }
+            if matches!(level, Level::Avx2(_) | Level::Avx512(_)) {
+                return Ok(Path::Avx2);
+            }
+        }
+        let _ = level;
+        Ok(Path::Reference)
+    }
+}
+
+fn isa_error(e: bitnet_simd::IsaError) -> QuantError {
+    QuantError::Invalid {
+        what: "ISA",
+        reason: e.to_string(),
+    }
+}
+
+/// Reorders one token's `k` int8 activations for the SIMD loops: each 256-chunk becomes
+/// `[q[32g..32g+32], q[128+32g..128+32g+32]]` for g = 0..4 (so that the four 2-bit fields of 64
+/// code bytes pair with contiguous activations); a last chunk of 128 stays as it is.
+pub fn permute_activations(q: &[i8], out: &mut [i8]) {
+    debug_assert_eq!(q.len(), out.len());
+    let full = q.len() / 256 * 256;
+    for (src, dst) in q[..full]
+        .chunks_exact(256)
+        .zip(out[..full].chunks_exact_mut(256))
+    {
+        for g in 0..4 {
+            dst[64 * g..64 * g + 32].copy_from_slice(&src[32 * g..32 * g + 32]);
+            dst[64 * g + 32..64 * g + 64].copy_from_slice(&src[128 + 32 * g..160 + 32 * g]);
+        }
+    }
+    out[full..].copy_from_slice(&q[full..]);
+}
+
+/// `y[r] = W[r] · x` for the one token of `x` (decode), on every core `par` allows.
+pub fn gemv(
+    w: &TernaryWeights<'_>,
+    x: Activations<'_>,
+    y: &mut [f32],
+    par: Par,
+) -> Result<(), QuantError> {
+    if x.tokens() != 1 {
+        return Err(QuantError::Mismatch {
+            what: "tokens of a GEMV",
+            left: 1,
+            right: x.tokens(),
+        });
+    }
+    gemm(w, x, y, par)
+}
+
+/// `y[t * rows + r] = W[r] · x[t]` for every token (`Y = X W^T`, token-major), on every core
+/// `par` allows.
+pub fn gemm(
+    w: &TernaryWeights<'_>,
+    x: Activations<'_>,
+    y: &mut [f32],
+    par: Par,
+) -> Result<(), QuantError> {
+    reference::check_pair(w, x)?;
+    let (rows, tokens, k) = (w.rows(), x.tokens(), w.k());
+    check_len("output", elements(tokens, rows)?, y.len())?;
+    let path = Path::for_format(w.format())?;
+    if rows == 0 || tokens == 0 {
+        return Ok(());
+    }
+    // Per-token activation data: permuted bytes, and for Q8_K each block's (d, Σq).
+    let pool = ScratchPool::global();
+    let mut permuted = pool.take_uninit::<i8>(tokens * k);
+    let nb = k / 256;
+    let mut ds = pool.take_uninit::<f32>(tokens * nb);
+    let mut sumqs = pool.take_uninit::<i32>(tokens * nb);
+    match x {
+        Activations::Int8(a) => {
+            for t in 0..tokens {
+                permute_activations(a.row(t), &mut permuted[t * k..(t + 1) * k]);
+            }
+        }
+        Activations::Q8K(a) => {
+            for t in 0..tokens {
+                for (b, blk) in a.row(t).iter().enumerate() {
+                    let dst = &mut permuted[t * k + b * 256..t * k + (b + 1) * 256];
+                    permute_activations(&blk.q, dst);
+                    ds[t * nb + b] = blk.d;
+                    sumqs[t * nb + b] = blk.bsums.iter().map(|&s| i32::from(s)).sum();
+                }
+            }
+        }
+    }
+    let (permuted, ds, sumqs): (&[i8], &[f32], &[i32]) = (&permuted, &ds, &sumqs);
+    let out = SharedOut::new(y.as_mut_ptr());
+    let par = par.for_bytes(w.data().len().saturating_mul(tokens));
+    par.for_each_range(rows, ROWS * 4, |range| {
+        for r0 in range.clone().step_by(ROWS) {
+            let n = ROWS.min(range.end - r0);
+            for t in 0..tokens {
+                let act = &permuted[t * k..(t + 1) * k];
+                let blk = (&ds[t * nb..(t + 1) * nb], &sumqs[t * nb..(t + 1) * nb]);
+                let mut res = [0f32; ROWS];
+                rows_dot(path, w, x, t, r0, n, act, blk, &mut res);
+                for (i, &v) in res[..n].iter().enumerate() {
+                    // SAFETY: (t, r0 + i) is inside y (checked length); this task owns rows
+                    // `range`, so no other thread writes this element.
+                    unsafe { *out.at(t * rows + r0 + i) = v };
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Outputs `r0..r0 + n` (n ≤ ROWS) of token `t` into `res`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn rows_dot(
+    path: Path,
+    w: &TernaryWeights<'_>,
+    x: Activations<'_>,
+    t: usize,
+    r0: usize,
+    n: usize,
+    act: &[i8],
+    (ds, sumqs): (&[f32], &[i32]),
+    res: &mut [f32; ROWS],
+) {
+    // Short groups repeat their last row (computed, not stored).
+    let rows: [&[u8]; ROWS] = std::array::from_fn(|i| w.row(r0 + i.min(n - 1)));
+    match (path, w.format(), x) {
+        #[cfg(target_arch = "x86_64")]
+        (Path::Avx512Vnni | Path::Avx2, TernaryFormat::I2s, Activations::Int8(a)) => {
+            let sums = if path == Path::Avx512Vnni {
+                // SAFETY: Path::Avx512Vnni is chosen only when the Avx512Vnni token exists (CPU
+                // and ceiling allow AVX-512 F/BW/VL + VNNI).
+                unsafe { avx512vnni::i2s_dots(&rows, act) }
+            } else {
+                // SAFETY: Path::Avx2 is chosen only at level AVX2 or AVX-512 (AVX2 present).
+                unsafe { avx2::i2s_dots(&rows, act) }
+            };
+            let s = w.tensor_scale().expect("I2_S");
+            let (a_t, q_sum) = (a.scales()[t], a.sums()[t]);
+            for (o, &sumi) in res.iter_mut().zip(&sums) {
+                // The reference's float steps, so the result is bit-identical.
+                *o = (sumi - q_sum) as f32 / a_t * s;
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        (Path::Avx512Vnni | Path::Avx2, TernaryFormat::Tq2_0, Activations::Q8K(_)) => {
+            *res = if path == Path::Avx512Vnni {
+                // SAFETY: as above (the token also implies F16C, part of x86-64-v3).
+                unsafe { avx512vnni::tq2_0_dots(&rows, act, ds, sumqs) }
+            } else {
+                // SAFETY: as above (AVX2, FMA and F16C are part of the AVX2 level).
+                unsafe { avx2::tq2_0_dots(&rows, act, ds, sumqs) }
+            };
+        }
+        _ => {
+            for (i, o) in res.iter_mut().enumerate().take(n) {
+                *o = reference::dot_checked(w, r0 + i, x, t);
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The fast kernels on every path this machine can run (forced through the per-call ceiling),
+//! against the reference: I2_S bit-identical, TQ2_0 exact in its integer part and within its
+//! stated bound, TQ1_0 (reference path) identical.
+
+use bitnet_quant::formats::{q8_k::BlockQ8K, tq2_0};
+use bitnet_quant::kernels::{self, Path};
+use bitnet_quant::reference::{self, Activations};
+use bitnet_quant::{
+    ActScale, Int8Activations, PackedTernary, Par, Q8KActivations, TernaryFormat, TernaryWeights,
+};
+use bitnet_simd::isa::{Ceiling, Isa, testable_isas, with_ceiling};
+use half::f16;
+use proptest::prelude::*;
+
+/// Every ceiling to run under: each testable level with its extensions, and AVX-512 without them
+/// (which takes the AVX2 kernels).
+fn ceilings() -> Vec<Ceiling> {
+    let mut v: Vec<Ceiling> = testable_isas()
+        .unwrap()
+        .into_iter()
+        .map(Ceiling::at)
+        .collect();
+    if Isa::Avx512.is_supported() {
+        v.push(Ceiling::plain(Isa::Avx512));
+    }
+    v
+}
+
+fn values(n: usize, seed: u64, spread: f32) -> Vec<f32> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s % 20001) as f32 / 10000.0 - 1.0) * spread
+        })
+        .collect()
+}
+
+fn run(w: &TernaryWeights<'_>, x: Activations<'_>, par: Par) -> Vec<f32> {
+    let mut y = vec![f32::NAN; x.tokens() * w.rows()];
+    kernels::gemm(w, x, &mut y, par).unwrap();
+    y
+}
+
+fn reference_of(w: &TernaryWeights<'_>, x: Activations<'_>) -> Vec<f32> {
+    let mut y = vec![f32::NAN; x.tokens() * w.rows()];
+    reference::gemm(w, x, &mut y).unwrap();
+    y
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+proptest! {
+    #[test]
+    fn every_path_matches_the_reference(
+        rows in 0usize..14,
+        tokens in 1usize..4,
+        blocks128 in 1usize..7,
+        seed in any::<u64>(),
+        threads in 1usize..3,
+    ) {
+        let par = if threads == 1 { Par::Seq } else { Par::Threads(threads.try_into().unwrap()) };
+        for format in TernaryFormat::ALL {
+            let k = if format == TernaryFormat::I2s { 128 * blocks128 } else { 256 * blocks128.div_ceil(2) };
+            let w = values(rows * k, seed, 1.0);
+            let x = values(tokens * k, seed.rotate_left(29), 3.0);
+            let packed = PackedTernary::quantize(format, &w, rows, k).unwrap();
+            let view = packed.view();
+            let int8 = Int8Activations::quantize(&x, tokens, k, ActScale::PerToken).unwrap();
+            let q8k = (k % 256 == 0).then(|| Q8KActivations::quantize(&x, tokens, k).unwrap());
+            let acts = match (format, &q8k) {
+                (TernaryFormat::I2s, _) => Activations::Int8(&int8),
+                (_, Some(q)) => Activations::Q8K(q),
+                _ => unreachable!(),
+            };
+            let want = reference_of(&view, acts);
+            for c in ceilings() {
+                let got = with_ceiling(c, || run(&view, acts, par)).unwrap();
+                if format == TernaryFormat::Tq2_0 {
+                    // Within (nb + 6) ε Σ|w||x| of the exact product.
+                    let wd = view.dequantize();
+                    let q8k = q8k.as_ref().unwrap();
+                    for t in 0..tokens {
+                        for r in 0..rows {
+                            let (mut exact, mut mag) = (0f64, 0f64);
+                            for (b, blk) in q8k.row(t).iter().enumerate() {
+                                for j in 0..256 {
+                                    let p = f64::from(wd[r * k + b * 256 + j]) * f64::from(blk.d) * f64::from(blk.q[j]);
+                                    exact += p;
+                                    mag += p.abs();
+                                }
+                            }
+                            let bound = (k as f64 / 256.0 + 6.0) * f64::from(f32::EPSILON) * mag;
+                            let g = f64::from(got[t * rows + r]);
+                            prop_assert!((g - exact).abs() <= bound, "{:?} {} vs {} (bound {})", c, g, exact, bound);
+                        }
+                    }
+                } else {
+                    prop_assert_eq!(bits(&got), bits(&want), "{:?} {}", c, format);
+                }
+            }
+        }
+    }
+}
+
+/// With unit scales every float step of TQ2_0 is exact, so the fast paths must equal the
+/// reference bit for bit: their integer parts are exact.
+#[test]
+fn tq2_0_integer_parts_are_exact() {
+    let (rows, tokens, nb) = (7, 2, 3);
+    let k = nb * 256;
+    let mut data = Vec::new();
+    for i in 0..rows * nb {
+        let codes: [u8; 256] = std::array::from_fn(|j| ((i * 31 + j * 7) % 3) as u8);
+        data.extend_from_slice(&tq2_0::encode_block(&codes, f16::ONE).unwrap());
+    }
+    let view = TernaryWeights::new(TernaryFormat::Tq2_0, &data, rows, k).unwrap();
+    let blocks: Vec<BlockQ8K> = (0..tokens * nb)
+        .map(|i| {
+            let q: [i8; 256] = std::array::from_fn(|j| {
+                if (i + j) % 5 == 0 {
+                    -128
+                } else {
+                    ((i * j * 37 + 11) % 256) as u8 as i8
+                }
+            });
+            let mut bytes = [0u8; 292];
+            bytes[..4].copy_from_slice(&1.0f32.to_le_bytes());
+            for (o, &v) in bytes[4..260].iter_mut().zip(&q) {
+                *o = v as u8;
+            }
+            for (s, c) in bytes[260..].chunks_exact_mut(2).zip(q.chunks_exact(16)) {
+                s.copy_from_slice(&c.iter().map(|&v| i16::from(v)).sum::<i16>().to_le_bytes());
+            }
+            BlockQ8K::from_bytes(&bytes).unwrap()
+        })
+        .collect();
+    let x = Q8KActivations::from_blocks(tokens, k, blocks).unwrap();
+    let want = reference_of(&view, Activations::Q8K(&x));
+    for c in ceilings() {
+        let got = with_ceiling(c, || run(&view, Activations::Q8K(&x), Par::Seq)).unwrap();
+        assert_eq!(bits(&got), bits(&want), "{c:?}");
+    }
+}
+
+#[test]
+fn paths_follow_the_ceiling() {
+    if Isa::Avx2.is_supported() {
+        let p = with_ceiling(Ceiling::at(Isa::Avx2), || {
+            Path::for_format(TernaryFormat::I2s)
+        })
+        .unwrap();
+        assert_eq!(p.unwrap(), Path::Avx2);
+    }
+    let p = with_ceiling(Ceiling::at(Isa::Scalar), || {
+        Path::for_format(TernaryFormat::I2s)
+    })
+    .unwrap();
+    assert_eq!(p.unwrap(), Path::Reference);
+    assert_eq!(
+        Path::for_format(TernaryFormat::Tq1_0).unwrap(),
+        Path::Reference
+    );
+    if bitnet_simd::CpuFeatures::get().avx512vnni {
+        assert_eq!(
+            Path::for_format(TernaryFormat::I2s).unwrap(),
+            Path::Avx512Vnni
+        );
+    }
+}
