@@ -2,6 +2,7 @@
 //! against the reference: I2_S bit-identical, TQ2_0 exact in its integer part and within its
 //! stated bound, TQ1_0 (reference path) identical.
 
+use bitnet_quant::formats::native::NativeTernary;
 use bitnet_quant::formats::{q8_k::BlockQ8K, tq2_0};
 use bitnet_quant::kernels::{self, Path};
 use bitnet_quant::reference::{self, Activations};
@@ -44,6 +45,12 @@ fn run(w: &TernaryWeights<'_>, x: Activations<'_>, par: Par) -> Vec<f32> {
     y
 }
 
+fn run_native(w: &NativeTernary, x: Activations<'_>, par: Par) -> Vec<f32> {
+    let mut y = vec![f32::NAN; x.tokens() * w.rows()];
+    kernels::gemm_native(w, x, &mut y, par).unwrap();
+    y
+}
+
 fn reference_of(w: &TernaryWeights<'_>, x: Activations<'_>) -> Vec<f32> {
     let mut y = vec![f32::NAN; x.tokens() * w.rows()];
     reference::gemm(w, x, &mut y).unwrap();
@@ -78,8 +85,16 @@ proptest! {
                 _ => unreachable!(),
             };
             let want = reference_of(&view, acts);
+            let native = (format != TernaryFormat::Tq1_0 && k % 256 == 0)
+                .then(|| NativeTernary::repack(&view).unwrap());
+            let mut runs = Vec::new();
             for c in ceilings() {
-                let got = with_ceiling(c, || run(&view, acts, par)).unwrap();
+                runs.push((c, "public", with_ceiling(c, || run(&view, acts, par)).unwrap()));
+                if let Some(n) = &native {
+                    runs.push((c, "native", with_ceiling(c, || run_native(n, acts, par)).unwrap()));
+                }
+            }
+            for (c, layout, got) in runs {
                 if format == TernaryFormat::Tq2_0 {
                     // Within (nb + 6) ε Σ|w||x| of the exact product.
                     let wd = view.dequantize();
@@ -96,11 +111,11 @@ proptest! {
                             }
                             let bound = (k as f64 / 256.0 + 6.0) * f64::from(f32::EPSILON) * mag;
                             let g = f64::from(got[t * rows + r]);
-                            prop_assert!((g - exact).abs() <= bound, "{:?} {} vs {} (bound {})", c, g, exact, bound);
+                            prop_assert!((g - exact).abs() <= bound, "{:?} {} {} vs {} (bound {})", c, layout, g, exact, bound);
                         }
                     }
                 } else {
-                    prop_assert_eq!(bits(&got), bits(&want), "{:?} {}", c, format);
+                    prop_assert_eq!(bits(&got), bits(&want), "{:?} {} {}", c, layout, format);
                 }
             }
         }
@@ -141,9 +156,12 @@ fn tq2_0_integer_parts_are_exact() {
         .collect();
     let x = Q8KActivations::from_blocks(tokens, k, blocks).unwrap();
     let want = reference_of(&view, Activations::Q8K(&x));
+    let native = NativeTernary::repack(&view).unwrap();
     for c in ceilings() {
         let got = with_ceiling(c, || run(&view, Activations::Q8K(&x), Par::Seq)).unwrap();
         assert_eq!(bits(&got), bits(&want), "{c:?}");
+        let got = with_ceiling(c, || run_native(&native, Activations::Q8K(&x), Par::Seq)).unwrap();
+        assert_eq!(bits(&got), bits(&want), "{c:?} native");
     }
 }
 
@@ -171,4 +189,17 @@ fn paths_follow_the_ceiling() {
             Path::Avx512Vnni
         );
     }
+}
+
+#[test]
+fn native_rejects_what_it_cannot_hold() {
+    let w = PackedTernary::quantize(TernaryFormat::Tq1_0, &[0.5; 256], 1, 256).unwrap();
+    assert!(NativeTernary::repack(&w.view()).is_err());
+    let w = PackedTernary::quantize(TernaryFormat::I2s, &[0.5; 384], 1, 384).unwrap();
+    assert!(NativeTernary::repack(&w.view()).is_err());
+    let w = PackedTernary::quantize(TernaryFormat::I2s, &[0.5; 512], 2, 256).unwrap();
+    let n = NativeTernary::repack(&w.view()).unwrap();
+    let q8k = Q8KActivations::quantize(&[1.0; 256], 1, 256).unwrap();
+    let mut y = [0f32; 2];
+    assert!(kernels::gemm_native(&n, Activations::Q8K(&q8k), &mut y, Par::Seq).is_err());
 }

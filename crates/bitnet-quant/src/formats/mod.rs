@@ -5,6 +5,7 @@
 //! three formats (the kernels take it); [`PackedTernary`] owns one.
 
 pub mod i2_s;
+pub mod native;
 pub mod q8_k;
 pub mod tq1_0;
 pub mod tq2_0;

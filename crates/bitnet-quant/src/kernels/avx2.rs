@@ -124,3 +124,64 @@ pub fn tq2_0_dots<const R: usize>(
     }
     core::array::from_fn(|r| reduce_f32x8(accf[r]))
 }
+
+/// `Σ code · q` of the four rows of a native group (see the AVX-512 kernel).
+#[target_feature(enable = "avx2")]
+pub fn native_i2s_dots(group: &[u8], act: &[i8]) -> [i32; 4] {
+    let k = act.len();
+    assert!(k.is_multiple_of(256) && group.len() == k);
+    const I2S_SHIFTS: [i32; 4] = [6, 4, 2, 0];
+    let mut acc = [_mm256_setzero_si256(); 4];
+    for p in 0..k / 256 {
+        for h in 0..2 {
+            // SAFETY: p < k / 256.
+            let a = unsafe { permuted(act, p, h) };
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                // SAFETY: half h of row r's 64 bytes of chunk p is inside the group.
+                let w = unsafe {
+                    _mm256_loadu_si256(group.as_ptr().add(p * 256 + r * 64 + h * 32).cast())
+                };
+                *acc_r = _mm256_add_epi32(*acc_r, dot32(w, I2S_SHIFTS, a));
+            }
+        }
+    }
+    acc.map(|v| reduce_i32x8(v))
+}
+
+/// The four rows of a native group repacked from TQ2_0 (see the AVX-512 kernel).
+#[target_feature(enable = "avx2,fma")]
+pub fn native_tq_dots(
+    group: &[u8],
+    scales: &[f32],
+    act: &[i8],
+    ds: &[f32],
+    sumqs: &[i32],
+) -> [f32; 4] {
+    let nb = ds.len();
+    assert!(sumqs.len() == nb && act.len() == nb * 256 && group.len() == nb * 256);
+    assert!(scales.len() == nb * 4);
+    const I2S_SHIFTS: [i32; 4] = [6, 4, 2, 0];
+    let mut accf = [_mm256_setzero_ps(); 4];
+    for (p, (&dx, &sumq)) in ds.iter().zip(sumqs).enumerate() {
+        // SAFETY: p < nb.
+        let (a0, a1) = unsafe { (permuted(act, p, 0), permuted(act, p, 1)) };
+        let seed = _mm256_setr_epi32(-sumq, 0, 0, 0, 0, 0, 0, 0);
+        for (r, accf_r) in accf.iter_mut().enumerate() {
+            // SAFETY: row r's 64 bytes of chunk p are inside the group.
+            let (w0, w1) = unsafe {
+                let base = group.as_ptr().add(p * 256 + r * 64);
+                (
+                    _mm256_loadu_si256(base.cast()),
+                    _mm256_loadu_si256(base.add(32).cast()),
+                )
+            };
+            let acc = _mm256_add_epi32(
+                _mm256_add_epi32(seed, dot32(w0, I2S_SHIFTS, a0)),
+                dot32(w1, I2S_SHIFTS, a1),
+            );
+            let scale = _mm256_set1_ps(dx * scales[p * 4 + r]);
+            *accf_r = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), scale, *accf_r);
+        }
+    }
+    accf.map(|v| reduce_f32x8(v))
+}

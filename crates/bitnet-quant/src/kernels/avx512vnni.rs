@@ -19,8 +19,13 @@ use core::arch::x86_64::*;
 pub fn i2s_dots<const R: usize>(rows: &[&[u8]; R], act: &[i8]) -> [i32; R] {
     let k = act.len();
     assert!(k.is_multiple_of(128) && rows.iter().all(|r| r.len() == k / 4));
-    let mask = _mm512_set1_epi8(3);
-    let mut acc = [[_mm512_setzero_si512(); 2]; R];
+    // Field g is masked in place (no shift): its codes arrive multiplied by 4^(3-g), so each
+    // field has its own accumulator, divided back (exactly) at the end. One AND and one
+    // vpdpbusd per field instead of shift, AND and vpdpbusd. Lane bound: field 0 holds
+    // 64c <= 128, a vpdpbusd adds at most 4 * 128 * 128 = 2^16 to a lane, and a lane sees
+    // k / 256 <= 2^14 of them (k <= MAX_K): below 2^31.
+    let masks = [0xC0u8, 0x30, 0x0C, 0x03].map(|m| _mm512_set1_epi8(m as i8));
+    let mut acc = [[_mm512_setzero_si512(); 4]; R];
     let pairs = k / 256;
     for p in 0..pairs {
         // SAFETY: p < k / 256, so the 4 x 64 activation bytes from p * 256 are inside `act`.
@@ -30,19 +35,19 @@ pub fn i2s_dots<const R: usize>(rows: &[&[u8]; R], act: &[i8]) -> [i32; R] {
         for (r, row) in rows.iter().enumerate() {
             // SAFETY: 64 bytes from p * 64 < k / 4 are inside the row (asserted length).
             let w = unsafe { _mm512_loadu_si512(row.as_ptr().add(p * 64).cast()) };
-            let c0 = _mm512_and_si512(_mm512_srli_epi16::<6>(w), mask);
-            let c1 = _mm512_and_si512(_mm512_srli_epi16::<4>(w), mask);
-            let c2 = _mm512_and_si512(_mm512_srli_epi16::<2>(w), mask);
-            let c3 = _mm512_and_si512(w, mask);
-            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], c0, a[0]);
-            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], c1, a[1]);
-            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], c2, a[2]);
-            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], c3, a[3]);
+            for g in 0..4 {
+                acc[r][g] = _mm512_dpbusd_epi32(acc[r][g], _mm512_and_si512(w, masks[g]), a[g]);
+            }
         }
     }
     let mut out = [0i32; R];
     for (r, o) in out.iter_mut().enumerate() {
-        *o = _mm512_reduce_add_epi32(_mm512_add_epi32(acc[r][0], acc[r][1]));
+        let [f0, f1, f2, f3] = acc[r];
+        let sum = _mm512_add_epi32(
+            _mm512_add_epi32(_mm512_srai_epi32::<6>(f0), _mm512_srai_epi32::<4>(f1)),
+            _mm512_add_epi32(_mm512_srai_epi32::<2>(f2), f3),
+        );
+        *o = _mm512_reduce_add_epi32(sum);
     }
     if !k.is_multiple_of(256) {
         // The odd last 128-block, not permuted: field g pairs with act[base + 32g..][..32].
@@ -111,4 +116,75 @@ fn reduce_i32x8(v: __m256i) -> i32 {
     let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
     let s = _mm_add_epi32(s, _mm_shuffle_epi32::<1>(s));
     _mm_cvtsi128_si32(s)
+}
+
+/// `Σ code · q` of the four rows of a native group (`group`: `k` bytes, 64 per row per
+/// 256-chunk, I2_S field order; `act`: the `k` permuted activations). One contiguous stream.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+pub fn native_i2s_dots(group: &[u8], act: &[i8]) -> [i32; 4] {
+    let k = act.len();
+    assert!(k.is_multiple_of(256) && group.len() == k);
+    // Masked in place, one accumulator per field (see `i2s_dots`).
+    let masks = [0xC0u8, 0x30, 0x0C, 0x03].map(|m| _mm512_set1_epi8(m as i8));
+    let mut acc = [[_mm512_setzero_si512(); 4]; 4];
+    for p in 0..k / 256 {
+        // SAFETY: p < k / 256: the 256 activation bytes and the group's 256 code bytes of
+        // chunk p are inside `act` and `group`.
+        let a: [__m512i; 4] = core::array::from_fn(|g| unsafe {
+            _mm512_loadu_si512(act.as_ptr().add(p * 256 + g * 64).cast())
+        });
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            // SAFETY: as above.
+            let w = unsafe { _mm512_loadu_si512(group.as_ptr().add(p * 256 + r * 64).cast()) };
+            for g in 0..4 {
+                acc_r[g] = _mm512_dpbusd_epi32(acc_r[g], _mm512_and_si512(w, masks[g]), a[g]);
+            }
+        }
+    }
+    acc.map(|[f0, f1, f2, f3]| {
+        _mm512_reduce_add_epi32(_mm512_add_epi32(
+            _mm512_add_epi32(_mm512_srai_epi32::<6>(f0), _mm512_srai_epi32::<4>(f1)),
+            _mm512_add_epi32(_mm512_srai_epi32::<2>(f2), f3),
+        ))
+    })
+}
+
+/// The four rows of a native group repacked from TQ2_0 against one token: per 256-chunk `p`
+/// and row `r`, the exact block integer (`−Σq` seeded) times `d_x,p · scales[4p + r]`,
+/// accumulated in f32 lanes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+pub fn native_tq_dots(
+    group: &[u8],
+    scales: &[f32],
+    act: &[i8],
+    ds: &[f32],
+    sumqs: &[i32],
+) -> [f32; 4] {
+    let nb = ds.len();
+    assert!(sumqs.len() == nb && act.len() == nb * 256 && group.len() == nb * 256);
+    assert!(scales.len() == nb * 4);
+    let mask = _mm512_set1_epi8(3);
+    let mut accf = [_mm512_setzero_ps(); 4];
+    for (p, (&dx, &sumq)) in ds.iter().zip(sumqs).enumerate() {
+        // SAFETY: p < nb: chunk p of `act` and `group` is inside them.
+        let a: [__m512i; 4] = core::array::from_fn(|g| unsafe {
+            _mm512_loadu_si512(act.as_ptr().add(p * 256 + g * 64).cast())
+        });
+        let seed = _mm512_zextsi128_si512(_mm_cvtsi32_si128(-sumq));
+        for (r, accf_r) in accf.iter_mut().enumerate() {
+            // SAFETY: as above.
+            let w = unsafe { _mm512_loadu_si512(group.as_ptr().add(p * 256 + r * 64).cast()) };
+            let mut acc = _mm512_dpbusd_epi32(
+                seed,
+                _mm512_and_si512(_mm512_srli_epi16::<6>(w), mask),
+                a[0],
+            );
+            acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16::<4>(w), mask), a[1]);
+            acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16::<2>(w), mask), a[2]);
+            acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(w, mask), a[3]);
+            let scale = _mm512_set1_ps(dx * scales[p * 4 + r]);
+            *accf_r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, *accf_r);
+        }
+    }
+    accf.map(|v| _mm512_reduce_add_ps(v))
 }

@@ -24,15 +24,17 @@ mod avx2;
 mod avx512vnni;
 
 use bitnet_simd::par::SharedOut;
-use bitnet_simd::{Level, Par, ScratchPool};
+use bitnet_simd::{Level, Par, Scratch, ScratchPool};
 
 use crate::error::{QuantError, check_len, elements};
 use crate::formats::TernaryFormat;
 use crate::formats::TernaryWeights;
+use crate::formats::native::{GROUP, NativeTernary};
 use crate::reference::{self, Activations};
 
-/// Rows computed together (each activation vector loaded once for all of them).
-pub const ROWS: usize = 4;
+/// Rows computed together (each activation vector loaded once for all of them; the native
+/// layout's row group).
+pub const ROWS: usize = GROUP;
 
 /// The kernel family a call runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,49 +128,220 @@ pub fn gemm(
     if rows == 0 || tokens == 0 {
         return Ok(());
     }
-    // Per-token activation data: permuted bytes, and for Q8_K each block's (d, Σq).
-    let pool = ScratchPool::global();
-    let mut permuted = pool.take_uninit::<i8>(tokens * k);
-    let nb = k / 256;
-    let mut ds = pool.take_uninit::<f32>(tokens * nb);
-    let mut sumqs = pool.take_uninit::<i32>(tokens * nb);
-    match x {
-        Activations::Int8(a) => {
-            for t in 0..tokens {
-                permute_activations(a.row(t), &mut permuted[t * k..(t + 1) * k]);
+    let prepared = Prepared::new(x, k);
+    let par = par.for_bytes(w.data().len().saturating_mul(tokens));
+    drive(rows, tokens, y, par, |r0, n, t, res| {
+        let (act, blk) = prepared.token(t);
+        rows_dot(path, w, x, t, r0, n, act, blk, res)
+    });
+    Ok(())
+}
+
+/// [`gemm`] on weights repacked into the native layout ([`NativeTernary`]): the activations
+/// pair with the layout's source format (Int8 for I2_S, Q8_K for TQ2_0). Results as [`gemm`]
+/// (I2_S bit-identical to the reference, TQ2_0 within the same bound).
+pub fn gemm_native(
+    w: &NativeTernary,
+    x: Activations<'_>,
+    y: &mut [f32],
+    par: Par,
+) -> Result<(), QuantError> {
+    let pairs = matches!(
+        (w.source(), x),
+        (TernaryFormat::I2s, Activations::Int8(_)) | (TernaryFormat::Tq2_0, Activations::Q8K(_))
+    );
+    if !pairs {
+        return Err(QuantError::Invalid {
+            what: "activations",
+            reason: format!(
+                "weights repacked from {} do not pair with these activations",
+                w.source()
+            ),
+        });
+    }
+    if x.k() != w.k() {
+        return Err(QuantError::Mismatch {
+            what: "k of weights and activations",
+            left: w.k(),
+            right: x.k(),
+        });
+    }
+    let (rows, tokens, k) = (w.rows(), x.tokens(), w.k());
+    check_len("output", elements(tokens, rows)?, y.len())?;
+    let path = Path::for_format(w.source())?;
+    if rows == 0 || tokens == 0 {
+        return Ok(());
+    }
+    let prepared = Prepared::new(x, k);
+    let par = par.for_bytes(w.code_bytes().saturating_mul(tokens));
+    drive(rows, tokens, y, par, |r0, n, t, res| {
+        let (act, (ds, sumqs)) = prepared.token(t);
+        let g = r0 / GROUP;
+        let group = w.group(g);
+        match (path, x) {
+            #[cfg(target_arch = "x86_64")]
+            (Path::Avx512Vnni | Path::Avx2, Activations::Int8(a)) => {
+                let sums = if path == Path::Avx512Vnni {
+                    // SAFETY: Path::Avx512Vnni only when the Avx512Vnni token exists.
+                    unsafe { avx512vnni::native_i2s_dots(group, act) }
+                } else {
+                    // SAFETY: Path::Avx2 only at level AVX2 or AVX-512.
+                    unsafe { avx2::native_i2s_dots(group, act) }
+                };
+                let s = w.tensor_scale().expect("I2_S source");
+                for (o, &sumi) in res.iter_mut().zip(&sums) {
+                    *o = (sumi - a.sums()[t]) as f32 / a.scales()[t] * s;
+                }
             }
+            #[cfg(target_arch = "x86_64")]
+            (Path::Avx512Vnni | Path::Avx2, Activations::Q8K(_)) => {
+                let scales = w.group_scales(g);
+                *res = if path == Path::Avx512Vnni {
+                    // SAFETY: as above.
+                    unsafe { avx512vnni::native_tq_dots(group, scales, act, ds, sumqs) }
+                } else {
+                    // SAFETY: as above (FMA is part of the AVX2 level).
+                    unsafe { avx2::native_tq_dots(group, scales, act, ds, sumqs) }
+                };
+            }
+            _ => native_reference(w, x, t, r0, n, res),
         }
-        Activations::Q8K(a) => {
-            for t in 0..tokens {
-                for (b, blk) in a.row(t).iter().enumerate() {
-                    let dst = &mut permuted[t * k + b * 256..t * k + (b + 1) * 256];
-                    permute_activations(&blk.q, dst);
-                    ds[t * nb + b] = blk.d;
-                    sumqs[t * nb + b] = blk.bsums.iter().map(|&s| i32::from(s)).sum();
+    });
+    Ok(())
+}
+
+/// The scalar path of [`gemm_native`]: decode the group's codes and run the reference's
+/// arithmetic (bit-identical to [`reference`]).
+fn native_reference(
+    w: &NativeTernary,
+    x: Activations<'_>,
+    t: usize,
+    r0: usize,
+    n: usize,
+    res: &mut [f32; ROWS],
+) {
+    let group = w.group(r0 / GROUP);
+    let chunks = w.k() / 256;
+    for (lane, o) in res.iter_mut().enumerate().take(n) {
+        let codes = |p: usize| -> [u8; 256] {
+            let bytes = &group[p * 256 + lane * 64..][..64];
+            let lo = crate::formats::i2_s::decode_block(bytes[..32].try_into().expect("32"));
+            let hi = crate::formats::i2_s::decode_block(bytes[32..].try_into().expect("32"));
+            std::array::from_fn(|j| if j < 128 { lo[j] } else { hi[j - 128] })
+        };
+        *o = match x {
+            Activations::Int8(a) => {
+                let q = a.row(t);
+                let sumi: i32 = (0..chunks)
+                    .map(|p| {
+                        let c = codes(p);
+                        (0..256)
+                            .map(|j| i32::from(c[j]) * i32::from(q[p * 256 + j]))
+                            .sum::<i32>()
+                    })
+                    .sum();
+                let s = w.tensor_scale().expect("I2_S source");
+                (sumi - a.sums()[t]) as f32 / a.scales()[t] * s
+            }
+            Activations::Q8K(a) => {
+                let scales = w.group_scales(r0 / GROUP);
+                let mut sumf = 0f32;
+                for (p, blk) in a.row(t).iter().enumerate() {
+                    let c = codes(p);
+                    let sumi: i32 = (0..256)
+                        .map(|j| (i32::from(c[j]) - 1) * i32::from(blk.q[j]))
+                        .sum();
+                    sumf += sumi as f32 * (blk.d * scales[p * 4 + lane]);
+                }
+                sumf
+            }
+        };
+    }
+}
+
+/// One call's activations in the order the SIMD loops read them: permuted bytes per token, and
+/// for Q8_K each block's scale and `Σq`. Scratch from the pool: a warm call allocates nothing.
+struct Prepared<'p> {
+    k: usize,
+    nb: usize,
+    permuted: Scratch<'p, i8>,
+    ds: Scratch<'p, f32>,
+    sumqs: Scratch<'p, i32>,
+}
+
+impl Prepared<'static> {
+    fn new(x: Activations<'_>, k: usize) -> Prepared<'static> {
+        let (tokens, nb) = (x.tokens(), k / 256);
+        let pool = ScratchPool::global();
+        let mut permuted = pool.take_uninit::<i8>(tokens * k);
+        let mut ds = pool.take_uninit::<f32>(tokens * nb);
+        let mut sumqs = pool.take_uninit::<i32>(tokens * nb);
+        match x {
+            Activations::Int8(a) => {
+                for t in 0..tokens {
+                    permute_activations(a.row(t), &mut permuted[t * k..(t + 1) * k]);
+                }
+            }
+            Activations::Q8K(a) => {
+                for t in 0..tokens {
+                    for (b, blk) in a.row(t).iter().enumerate() {
+                        let dst = &mut permuted[t * k + b * 256..t * k + (b + 1) * 256];
+                        permute_activations(&blk.q, dst);
+                        ds[t * nb + b] = blk.d;
+                        sumqs[t * nb + b] = blk.bsums.iter().map(|&s| i32::from(s)).sum();
+                    }
                 }
             }
         }
+        Prepared {
+            k,
+            nb,
+            permuted,
+            ds,
+            sumqs,
+        }
     }
-    let (permuted, ds, sumqs): (&[i8], &[f32], &[i32]) = (&permuted, &ds, &sumqs);
+}
+
+impl Prepared<'_> {
+    /// Token `t`'s permuted activations and its blocks' `(d, Σq)`.
+    fn token(&self, t: usize) -> (&[i8], (&[f32], &[i32])) {
+        let (k, nb) = (self.k, self.nb);
+        (
+            &self.permuted[t * k..(t + 1) * k],
+            (
+                &self.ds[t * nb..(t + 1) * nb],
+                &self.sumqs[t * nb..(t + 1) * nb],
+            ),
+        )
+    }
+}
+
+/// Splits `rows` across `par`'s threads in groups of [`ROWS`] and, for each group and token,
+/// stores what `f(r0, n, t, res)` leaves in `res[..n]` at `y[t * rows + r0 + i]`.
+fn drive(
+    rows: usize,
+    tokens: usize,
+    y: &mut [f32],
+    par: Par,
+    f: impl Fn(usize, usize, usize, &mut [f32; ROWS]) + Sync,
+) {
+    debug_assert_eq!(y.len(), rows * tokens);
     let out = SharedOut::new(y.as_mut_ptr());
-    let par = par.for_bytes(w.data().len().saturating_mul(tokens));
-    par.for_each_range(rows, ROWS * 4, |range| {
-        for r0 in range.clone().step_by(ROWS) {
-            let n = ROWS.min(range.end - r0);
+    par.for_each_range(rows.div_ceil(ROWS), 4, |groups| {
+        for g in groups {
+            let (r0, n) = (g * ROWS, ROWS.min(rows - g * ROWS));
             for t in 0..tokens {
-                let act = &permuted[t * k..(t + 1) * k];
-                let blk = (&ds[t * nb..(t + 1) * nb], &sumqs[t * nb..(t + 1) * nb]);
                 let mut res = [0f32; ROWS];
-                rows_dot(path, w, x, t, r0, n, act, blk, &mut res);
+                f(r0, n, t, &mut res);
                 for (i, &v) in res[..n].iter().enumerate() {
-                    // SAFETY: (t, r0 + i) is inside y (checked length); this task owns rows
-                    // `range`, so no other thread writes this element.
+                    // SAFETY: (t, r0 + i) is inside y (length rows * tokens, checked by the
+                    // callers); this task owns row group g, so no other thread writes it.
                     unsafe { *out.at(t * rows + r0 + i) = v };
                 }
             }
         }
     });
-    Ok(())
 }
 
 /// Outputs `r0..r0 + n` (n ≤ ROWS) of token `t` into `res`.
