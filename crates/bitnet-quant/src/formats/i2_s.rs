@@ -116,10 +116,7 @@ pub fn validate(data: &[u8], n: usize) -> Result<(), QuantError> {
             reason,
         });
     }
-    if let Some(i) = data[..n / 4]
-        .iter()
-        .position(|&b| (0..4).any(|g| (b >> (2 * g)) & 3 == 3))
-    {
+    if let Some(i) = super::first_code_3(&data[..n / 4]) {
         return Err(QuantError::Malformed {
             format: "I2_S",
             offset: i,

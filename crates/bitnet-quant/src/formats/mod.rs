@@ -383,6 +383,24 @@ pub(crate) fn block_scale_f16(format: &'static str, d: f32) -> Result<f16, Quant
     }
 }
 
+/// The offset of the first byte of `bytes` that holds a 2-bit field of 3 (a field `0b11` has
+/// both bits set: `x & (x >> 1)` at its low bit), eight bytes at a time.
+pub(crate) fn first_code_3(bytes: &[u8]) -> Option<usize> {
+    const LOW_BITS: u64 = 0x5555_5555_5555_5555;
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder();
+    for (i, w) in words.enumerate() {
+        let x = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        if x & (x >> 1) & LOW_BITS != 0 {
+            return (0..8)
+                .map(|j| i * 8 + j)
+                .find(|&o| bytes[o] & (bytes[o] >> 1) & 0x55 != 0);
+        }
+    }
+    let base = bytes.len() - tail.len();
+    (base..bytes.len()).find(|&o| bytes[o] & (bytes[o] >> 1) & 0x55 != 0)
+}
+
 /// Checks that every unsigned code is 0, 1 or 2.
 pub(crate) fn check_codes(codes: &[u8]) -> Result<(), QuantError> {
     match codes.iter().position(|&c| c > 2) {

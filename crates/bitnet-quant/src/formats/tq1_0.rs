@@ -46,6 +46,22 @@ pub fn encode_trits(t: [u8; 5]) -> Option<u8> {
     Some(((v * 256).div_ceil(243)) as u8)
 }
 
+/// Which bytes the encoder writes (bit 0: as a `qs` byte; bit 1: as a `qh` byte, whose fifth
+/// digit is 0), for every byte value.
+const VALID: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut v = 0;
+    while v < 243 {
+        let byte = ((v * 256 + 242) / 243) as usize;
+        table[byte] |= 1;
+        if v % 3 == 0 {
+            table[byte] |= 2;
+        }
+        v += 1;
+    }
+    table
+};
+
 /// Where trit `n` of byte `byte_index` goes in the block.
 #[inline]
 fn element(byte_index: usize, n: usize) -> usize {
@@ -113,19 +129,17 @@ pub fn scale(block: &[u8; BLOCK_BYTES]) -> f16 {
 pub fn validate_block(block: &[u8], offset: usize) -> Result<(), QuantError> {
     check_len("TQ1_0 block", BLOCK_BYTES, block.len())?;
     for (b, &byte) in block[..52].iter().enumerate() {
-        let t = trits(byte);
-        if encode_trits(t) != Some(byte) {
+        let need = if b < 48 { 1 } else { 2 };
+        if VALID[usize::from(byte)] & need == 0 {
+            let reason = if b < 48 || VALID[usize::from(byte)] == 0 {
+                format!("byte {byte:#04x} is not the encoding of any 5 base-3 digits")
+            } else {
+                format!("qh byte {byte:#04x} has a non-zero fifth digit")
+            };
             return Err(QuantError::Malformed {
                 format: "TQ1_0",
                 offset: offset + b,
-                reason: format!("byte {byte:#04x} is not the encoding of any 5 base-3 digits"),
-            });
-        }
-        if b >= 48 && t[4] != 0 {
-            return Err(QuantError::Malformed {
-                format: "TQ1_0",
-                offset: offset + b,
-                reason: format!("qh byte {byte:#04x} has a non-zero fifth digit"),
+                reason,
             });
         }
     }

@@ -73,14 +73,15 @@ pub fn scale(block: &[u8; BLOCK_BYTES]) -> f16 {
 /// in the tensor) goes into the error.
 pub fn validate_block(block: &[u8], offset: usize) -> Result<(), QuantError> {
     check_len("TQ2_0 block", BLOCK_BYTES, block.len())?;
-    for (i, &byte) in block[..64].iter().enumerate() {
-        if (0..4).any(|n| (byte >> (2 * n)) & 3 == 3) {
-            return Err(QuantError::Malformed {
-                format: "TQ2_0",
-                offset: offset + i,
-                reason: format!("byte {byte:#04x} holds the 2-bit code 3 (codes are 0, 1, 2)"),
-            });
-        }
+    if let Some(i) = super::first_code_3(&block[..64]) {
+        return Err(QuantError::Malformed {
+            format: "TQ2_0",
+            offset: offset + i,
+            reason: format!(
+                "byte {:#04x} holds the 2-bit code 3 (codes are 0, 1, 2)",
+                block[i]
+            ),
+        });
     }
     let d = f16::from_le_bytes([block[64], block[65]]);
     if !d.is_finite() {
