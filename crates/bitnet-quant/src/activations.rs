@@ -20,6 +20,59 @@ pub enum ActScale {
     PerTensor,
 }
 
+/// The row operations of the quantizers: AVX2 when the active level has it, else scalar (the
+/// two give identical results).
+#[derive(Clone, Copy)]
+pub(crate) struct Avx2Rows {
+    avx2: bool,
+}
+
+impl Avx2Rows {
+    /// The operations the active ceiling allows.
+    pub(crate) fn for_ceiling() -> Result<Avx2Rows, QuantError> {
+        let level = bitnet_simd::Level::active().map_err(|e| QuantError::Invalid {
+            what: "ISA",
+            reason: e.to_string(),
+        })?;
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = matches!(
+            level,
+            bitnet_simd::Level::Avx2(_) | bitnet_simd::Level::Avx512(_)
+        );
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx2 = {
+            let _ = level;
+            false
+        };
+        Ok(Avx2Rows { avx2 })
+    }
+
+    /// `max |x|`.
+    pub(crate) fn absmax(self, x: &[f32]) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only at level AVX2 or AVX-512.
+            return unsafe { crate::quantize_avx2::absmax(x) };
+        }
+        x.iter().fold(0f32, |m, v| m.max(v.abs()))
+    }
+
+    /// `out = clamp(round_half_even(x · s), -128, 127)`; returns `Σ out`.
+    pub(crate) fn quantize(self, x: &[f32], s: f32, out: &mut [i8]) -> i32 {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: as above.
+            return unsafe { crate::quantize_avx2::quantize(x, s, out) };
+        }
+        let mut sum = 0;
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = (v * s).round_ties_even().clamp(-128.0, 127.0) as i8;
+            sum += i32::from(*o);
+        }
+        sum
+    }
+}
+
 /// `tokens x k` int8 activations, row-major, with one scale and one sum per token.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Int8Activations {
@@ -44,24 +97,19 @@ impl Int8Activations {
         check_k(k)?;
         check_len("activations", elements(tokens, k)?, x.len())?;
         check_finite("activations", x)?;
-        let absmax = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
-        let tensor_scale = 127.0 / absmax(x).max(MIN_ABSMAX);
+        let simd = Avx2Rows::for_ceiling()?;
+        let tensor_scale = 127.0 / simd.absmax(x).max(MIN_ABSMAX);
         let mut q = vec![0i8; x.len()];
         let mut scales = try_filled("tokens", tokens, 0f32)?;
         let mut sums = try_filled("tokens", tokens, 0i32)?;
         for t in 0..tokens {
             let row = &x[t * k..(t + 1) * k];
             let a = match scale {
-                ActScale::PerToken => 127.0 / absmax(row).max(MIN_ABSMAX),
+                ActScale::PerToken => 127.0 / simd.absmax(row).max(MIN_ABSMAX),
                 ActScale::PerTensor => tensor_scale,
             };
-            let mut sum = 0i32;
-            for (out, &v) in q[t * k..(t + 1) * k].iter_mut().zip(row) {
-                *out = (v * a).round_ties_even().clamp(-128.0, 127.0) as i8;
-                sum += i32::from(*out);
-            }
+            sums[t] = simd.quantize(row, a, &mut q[t * k..(t + 1) * k]);
             scales[t] = a;
-            sums[t] = sum;
         }
         Ok(Int8Activations {
             tokens,

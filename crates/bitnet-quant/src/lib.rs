@@ -38,6 +38,8 @@ pub mod binary;
 pub mod error;
 pub mod formats;
 pub mod kernels;
+#[cfg(target_arch = "x86_64")]
+mod quantize_avx2;
 pub mod reference;
 pub mod ternary;
 

@@ -209,3 +209,24 @@ fn q8_k_scales_are_checked_and_tiny_blocks_quantize() {
     assert_eq!((b.q[0], b.q[1]), (-127, 64));
     assert!(b.d < 0.0 && (f64::from(b.d) * -127.0 - 1e-38).abs() < 1e-43);
 }
+
+proptest! {
+    /// The SIMD quantizers give the scalar definition's values on every level (the scalar level
+    /// is checked against the definition above).
+    #[test]
+    fn quantizers_agree_on_every_level((tokens, k, x) in matrix(3, 300), per_tensor in any::<bool>()) {
+        use bitnet_quant::Q8KActivations;
+        use bitnet_simd::isa::{Ceiling, Isa, testable_isas, with_ceiling};
+        let scale = if per_tensor { ActScale::PerTensor } else { ActScale::PerToken };
+        let scalar = with_ceiling(Ceiling::at(Isa::Scalar), || Int8Activations::quantize(&x, tokens, k, scale).unwrap()).unwrap();
+        let k256 = k / 256 * 256;
+        let x256: Vec<f32> = (0..tokens).flat_map(|t| x[t * k..t * k + k256].to_vec()).collect();
+        let q8k_scalar = with_ceiling(Ceiling::at(Isa::Scalar), || Q8KActivations::quantize(&x256, tokens, k256).unwrap()).unwrap();
+        for isa in testable_isas().unwrap() {
+            let got = with_ceiling(Ceiling::at(isa), || Int8Activations::quantize(&x, tokens, k, scale).unwrap()).unwrap();
+            prop_assert_eq!(&got, &scalar, "{:?}", isa);
+            let got = with_ceiling(Ceiling::at(isa), || Q8KActivations::quantize(&x256, tokens, k256).unwrap()).unwrap();
+            prop_assert_eq!(&got, &q8k_scalar, "{:?}", isa);
+        }
+    }
+}

@@ -34,27 +34,33 @@ impl BlockQ8K {
     pub fn quantize(x: &[f32]) -> Result<BlockQ8K, QuantError> {
         check_len("Q8_K block", QK_K, x.len())?;
         check_finite("Q8_K block", x)?;
-        let (mut max, mut amax) = (0f32, 0f32);
-        for &v in x {
-            if v.abs() > amax {
-                amax = v.abs();
-                max = v;
-            }
-        }
+        Ok(Self::quantize_with(
+            crate::activations::Avx2Rows::for_ceiling()?,
+            x,
+        ))
+    }
+
+    /// [`BlockQ8K::quantize`] on checked input with the row operations of the ceiling.
+    pub(crate) fn quantize_with(rows: crate::activations::Avx2Rows, x: &[f32]) -> BlockQ8K {
         let mut block = BlockQ8K {
             d: 0.0,
             q: [0; QK_K],
             bsums: [0; QK_K / 16],
         };
+        let amax = rows.absmax(x);
         if amax == 0.0 {
-            return Ok(block);
+            return block;
         }
+        // The first value of the largest magnitude, with its sign.
+        let max = *x
+            .iter()
+            .find(|v| v.abs() == amax)
+            .expect("amax is some |x|");
         let iscale = -127.0 / max;
         if iscale.is_finite() {
-            for (q, &v) in block.q.iter_mut().zip(x) {
-                // |iscale * v| <= 127 up to rounding, so only the upper clamp can bind (as in ggml).
-                *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
-            }
+            // |iscale * v| <= 127 up to rounding, so the clamp to [-128, 127] acts as ggml's
+            // min(127, ·).
+            rows.quantize(x, iscale, &mut block.q);
             block.d = 1.0 / iscale;
         } else {
             // |max| below ~3.7e-37: -127 / max overflows f32 (ggml would write garbage here).
@@ -66,7 +72,7 @@ impl BlockQ8K {
             block.d = (f64::from(max) / -127.0) as f32;
         }
         block.fill_sums();
-        Ok(block)
+        block
     }
 
     fn fill_sums(&mut self) {
@@ -150,10 +156,11 @@ impl Q8KActivations {
         crate::error::check_k(k)?;
         check_len("activations", elements(tokens, k)?, x.len())?;
         check_finite("activations", x)?;
+        let rows = crate::activations::Avx2Rows::for_ceiling()?;
         let blocks = x
             .chunks_exact(QK_K)
-            .map(BlockQ8K::quantize)
-            .collect::<Result<_, _>>()?;
+            .map(|c| BlockQ8K::quantize_with(rows, c))
+            .collect();
         Ok(Q8KActivations { tokens, k, blocks })
     }
 
