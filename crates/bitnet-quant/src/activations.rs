@@ -47,14 +47,20 @@ impl Avx2Rows {
         Ok(Avx2Rows { avx2 })
     }
 
-    /// `max |x|`.
+    /// `max |x|`, NaN if a value is NaN (so a non-finite result means a non-finite input).
     pub(crate) fn absmax(self, x: &[f32]) -> f32 {
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
             // SAFETY: `avx2` is set only at level AVX2 or AVX-512.
             return unsafe { crate::quantize_avx2::absmax(x) };
         }
-        x.iter().fold(0f32, |m, v| m.max(v.abs()))
+        x.iter().fold(0f32, |m, v| {
+            if v.is_nan() || m.is_nan() {
+                f32::NAN
+            } else {
+                m.max(v.abs())
+            }
+        })
     }
 
     /// `out = clamp(round_half_even(x · s), -128, 127)`; returns `Σ out`.
@@ -96,16 +102,29 @@ impl Int8Activations {
     ) -> Result<Int8Activations, QuantError> {
         check_k(k)?;
         check_len("activations", elements(tokens, k)?, x.len())?;
-        check_finite("activations", x)?;
         let simd = Avx2Rows::for_ceiling()?;
-        let tensor_scale = 127.0 / simd.absmax(x).max(MIN_ABSMAX);
+        // One pass finds the scale and any non-finite value (then located for the error).
+        let tensor_absmax = match scale {
+            ActScale::PerTensor => simd.absmax(x),
+            ActScale::PerToken => 0.0,
+        };
+        if !tensor_absmax.is_finite() {
+            check_finite("activations", x)?;
+        }
+        let tensor_scale = 127.0 / tensor_absmax.max(MIN_ABSMAX);
         let mut q = vec![0i8; x.len()];
         let mut scales = try_filled("tokens", tokens, 0f32)?;
         let mut sums = try_filled("tokens", tokens, 0i32)?;
         for t in 0..tokens {
             let row = &x[t * k..(t + 1) * k];
             let a = match scale {
-                ActScale::PerToken => 127.0 / simd.absmax(row).max(MIN_ABSMAX),
+                ActScale::PerToken => {
+                    let m = simd.absmax(row);
+                    if !m.is_finite() {
+                        check_finite("activations", x)?;
+                    }
+                    127.0 / m.max(MIN_ABSMAX)
+                }
                 ActScale::PerTensor => tensor_scale,
             };
             sums[t] = simd.quantize(row, a, &mut q[t * k..(t + 1) * k]);

@@ -5,17 +5,23 @@
 
 use core::arch::x86_64::*;
 
-/// `max |x|` (0 for an empty row).
+/// `max |x|` (0 for an empty row); NaN if any value is NaN (an infinity gives infinity), so that
+/// one pass both scales and checks the row.
 #[target_feature(enable = "avx2")]
 pub fn absmax(x: &[f32]) -> f32 {
     let sign = _mm256_set1_ps(-0.0);
     let mut m = _mm256_setzero_ps();
+    let mut nan = _mm256_setzero_ps();
     let chunks = x.chunks_exact(8);
     let tail = chunks.remainder();
     for c in chunks {
         // SAFETY: `c` is 8 floats.
         let v = unsafe { _mm256_loadu_ps(c.as_ptr()) };
         m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v));
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+    }
+    if _mm256_movemask_ps(nan) != 0 || tail.iter().any(|v| v.is_nan()) {
+        return f32::NAN;
     }
     let mut lanes = [0f32; 8];
     // SAFETY: `lanes` is 8 floats.

@@ -33,23 +33,29 @@ impl BlockQ8K {
     /// Quantizes 256 values as ggml does (module docs). Non-finite values are an error.
     pub fn quantize(x: &[f32]) -> Result<BlockQ8K, QuantError> {
         check_len("Q8_K block", QK_K, x.len())?;
-        check_finite("Q8_K block", x)?;
-        Ok(Self::quantize_with(
-            crate::activations::Avx2Rows::for_ceiling()?,
-            x,
-        ))
+        match Self::quantize_with(crate::activations::Avx2Rows::for_ceiling()?, x) {
+            Some(block) => Ok(block),
+            None => {
+                check_finite("Q8_K block", x)?;
+                unreachable!("a non-finite value was found")
+            }
+        }
     }
 
-    /// [`BlockQ8K::quantize`] on checked input with the row operations of the ceiling.
-    pub(crate) fn quantize_with(rows: crate::activations::Avx2Rows, x: &[f32]) -> BlockQ8K {
+    /// [`BlockQ8K::quantize`] with the row operations of the ceiling; `None` if a value is not
+    /// finite (found in the same pass as the scale).
+    pub(crate) fn quantize_with(rows: crate::activations::Avx2Rows, x: &[f32]) -> Option<BlockQ8K> {
         let mut block = BlockQ8K {
             d: 0.0,
             q: [0; QK_K],
             bsums: [0; QK_K / 16],
         };
         let amax = rows.absmax(x);
+        if !amax.is_finite() {
+            return None;
+        }
         if amax == 0.0 {
-            return block;
+            return Some(block);
         }
         // The first value of the largest magnitude, with its sign.
         let max = *x
@@ -72,7 +78,7 @@ impl BlockQ8K {
             block.d = (f64::from(max) / -127.0) as f32;
         }
         block.fill_sums();
-        block
+        Some(block)
     }
 
     fn fill_sums(&mut self) {
@@ -155,12 +161,17 @@ impl Q8KActivations {
         }
         crate::error::check_k(k)?;
         check_len("activations", elements(tokens, k)?, x.len())?;
-        check_finite("activations", x)?;
         let rows = crate::activations::Avx2Rows::for_ceiling()?;
-        let blocks = x
-            .chunks_exact(QK_K)
-            .map(|c| BlockQ8K::quantize_with(rows, c))
-            .collect();
+        let mut blocks = Vec::with_capacity(x.len() / QK_K);
+        for c in x.chunks_exact(QK_K) {
+            match BlockQ8K::quantize_with(rows, c) {
+                Some(b) => blocks.push(b),
+                None => {
+                    check_finite("activations", x)?;
+                    unreachable!("a non-finite value was found");
+                }
+            }
+        }
         Ok(Q8KActivations { tokens, k, blocks })
     }
 
