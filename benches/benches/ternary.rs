@@ -1,0 +1,322 @@
+//! Ternary GEMV and GEMM (bitnet-quant's `kernels`) on the BitNet b1.58 2B4T shapes, every
+//! format side by side with the f32 GEMV/GEMM of bitnet-gemm on the same shape.
+//!
+//! - `ternary/gemv_dram_*`: each iteration uses the next of enough copies of the weights to
+//!   exceed 2 GiB, so they come from DRAM; packed bytes read per second against `dram_read`.
+//! - `ternary/gemv_cache_*`: one matrix read again and again (in L2 or the last-level cache);
+//!   2 ops per weight against the int8 multiply-add peak.
+//! - `ternary/gemm_*`: `m` tokens; ops (2 per weight and token) against the int8 peak.
+//!
+//! Functions: `i2_s`, `tq2_0`, `tq1_0` (public layouts as GGUF stores them), `native_i2_s` and
+//! `native_tq2_0` (repacked into the four-row interleaved layout of `formats::native`), `f32`
+//! (bitnet-gemm on f32 weights: 16x the bytes). TQ1_0 has no SIMD kernel yet (it runs the
+//! scalar reference), so it appears in the GEMV groups and at m = 8 only.
+
+use std::hint::black_box;
+
+use bitnet_benches::{RowMeta, criterion_config};
+use bitnet_gemm::{MatMut, MatRef};
+use bitnet_quant::formats::native::NativeTernary;
+use bitnet_quant::kernels;
+use bitnet_quant::reference::Activations;
+use bitnet_quant::{ActScale, Int8Activations, PackedTernary, Par, Q8KActivations, TernaryFormat};
+use bitnet_simd::CpuFeatures;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+const ROTATION_BYTES: usize = 2200 << 20;
+
+fn values(n: usize, salt: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i * 7919 + salt) % 2003) as f32 / 1001.5 - 1.0)
+        .collect()
+}
+
+fn int8_peak(threads: &str) -> String {
+    let isa = if CpuFeatures::get().avx512vnni {
+        "avx512vnni"
+    } else {
+        "avx2"
+    };
+    format!("int8_dot_{isa}/{threads}")
+}
+
+fn fma_peak(threads: &str) -> String {
+    let isa = if CpuFeatures::get().x86_64_v4 {
+        "avx512"
+    } else {
+        "avx2"
+    };
+    format!("fma_f32_{isa}/{threads}")
+}
+
+/// The functions of a group, in column order.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Public(TernaryFormat),
+    Native(TernaryFormat),
+    F32,
+}
+
+impl Kind {
+    const ALL: [Kind; 6] = [
+        Kind::Public(TernaryFormat::I2s),
+        Kind::Public(TernaryFormat::Tq2_0),
+        Kind::Public(TernaryFormat::Tq1_0),
+        Kind::Native(TernaryFormat::I2s),
+        Kind::Native(TernaryFormat::Tq2_0),
+        Kind::F32,
+    ];
+
+    fn name(self) -> String {
+        match self {
+            Kind::Public(f) => f.name().to_lowercase(),
+            Kind::Native(f) => format!("native_{}", f.name().to_lowercase()),
+            Kind::F32 => "f32".into(),
+        }
+    }
+
+    fn note(self) -> String {
+        match self {
+            Kind::Public(TernaryFormat::Tq1_0) => {
+                "kernels::gemm, TQ1_0 x Q8_K (no SIMD kernel yet: the scalar reference)".into()
+            }
+            Kind::Public(f) => format!(
+                "kernels::gemm, {f} as GGUF stores it ({:.4} bits/weight) x {}",
+                f.bits_per_weight(),
+                acts_name(f)
+            ),
+            Kind::Native(f) => format!(
+                "kernels::gemm_native, {f} repacked to the 4-row interleaved layout x {}",
+                acts_name(f)
+            ),
+            Kind::F32 => "bitnet_gemm (gemv / gemm) on f32 weights of the same shape".into(),
+        }
+    }
+}
+
+fn acts_name(f: TernaryFormat) -> &'static str {
+    if f == TernaryFormat::I2s {
+        "per-token int8"
+    } else {
+        "Q8_K"
+    }
+}
+
+/// Weights of one kind, `copies` times (copies of the same bytes at different addresses).
+enum Weights {
+    Public(Vec<PackedTernary>),
+    Native(Vec<NativeTernary>),
+    F32(Vec<Vec<f32>>),
+}
+
+impl Weights {
+    fn new(kind: Kind, rows: usize, k: usize, copies: usize) -> Weights {
+        let w = values(rows * k, 1);
+        match kind {
+            Kind::Public(f) => {
+                let p = PackedTernary::quantize(f, &w, rows, k).unwrap();
+                Weights::Public((0..copies).map(|_| p.clone()).collect())
+            }
+            Kind::Native(f) => {
+                let p = PackedTernary::quantize(f, &w, rows, k).unwrap();
+                let n = NativeTernary::repack(&p.view()).unwrap();
+                Weights::Native((0..copies).map(|_| n.clone()).collect())
+            }
+            Kind::F32 => Weights::F32((0..copies).map(|_| w.clone()).collect()),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Weights::Public(v) => v[0].bytes().len(),
+            Weights::Native(v) => v[0].code_bytes(),
+            Weights::F32(v) => v[0].len() * 4,
+        }
+    }
+}
+
+struct Acts {
+    int8: Int8Activations,
+    q8k: Q8KActivations,
+    x: Vec<f32>,
+}
+
+impl Acts {
+    fn new(tokens: usize, k: usize) -> Acts {
+        let x = values(tokens * k, 2);
+        Acts {
+            int8: Int8Activations::quantize(&x, tokens, k, ActScale::PerToken).unwrap(),
+            q8k: Q8KActivations::quantize(&x, tokens, k).unwrap(),
+            x,
+        }
+    }
+
+    fn for_format(&self, f: TernaryFormat) -> Activations<'_> {
+        if f == TernaryFormat::I2s {
+            Activations::Int8(&self.int8)
+        } else {
+            Activations::Q8K(&self.q8k)
+        }
+    }
+}
+
+/// Runs copy `i` of the weights on all tokens of `a` into `y`.
+fn run(w: &Weights, i: usize, a: &Acts, rows: usize, k: usize, y: &mut [f32], par: Par) {
+    let tokens = a.int8.tokens();
+    match w {
+        Weights::Public(copies) => {
+            // The view of an owned PackedTernary is free (validated when packed).
+            let view = copies[i].view();
+            kernels::gemm(&view, a.for_format(view.format()), y, par).unwrap();
+        }
+        Weights::Native(copies) => {
+            let n = &copies[i];
+            kernels::gemm_native(n, a.for_format(n.source()), y, par).unwrap();
+        }
+        Weights::F32(copies) => {
+            let w = MatRef::new(&copies[i], k, rows, 1, k).unwrap();
+            if tokens == 1 {
+                let a_mat = MatRef::row_major(&copies[i], rows, k).unwrap();
+                bitnet_gemm::gemv(1.0, a_mat, &a.x, 0.0, y, par).unwrap();
+            } else {
+                let x = MatRef::row_major(&a.x, tokens, k).unwrap();
+                let out = MatMut::row_major(y, tokens, rows).unwrap();
+                bitnet_gemm::gemm(1.0, x, w, 0.0, out, par).unwrap();
+            }
+        }
+    }
+}
+
+fn threads_of(all: bool) -> (Par, &'static str) {
+    if all {
+        (Par::default(), "all")
+    } else {
+        (Par::Seq, "1t")
+    }
+}
+
+fn gemv_dram(c: &mut Criterion, all: bool) {
+    let (par, t) = threads_of(all);
+    let name = format!("ternary/gemv_dram_{t}");
+    let mut g = c.benchmark_group(&name);
+    g.sample_size(10);
+    for (rows, k) in [(6912usize, 2560usize), (2560, 6912), (4096, 14336)] {
+        let label = format!("{rows}x{k}");
+        let acts = Acts::new(1, k);
+        let mut y = vec![0f32; rows];
+        for kind in Kind::ALL {
+            let one = Weights::new(kind, rows, k, 1).bytes();
+            let copies = ROTATION_BYTES.div_ceil(one).max(2);
+            let w = Weights::new(kind, rows, k, copies);
+            let bytes = w.bytes() as f64;
+            g.throughput(Throughput::Bytes(bytes as u64));
+            RowMeta::new(&name, &kind.name(), &label)
+                .throughput("GB/s", bytes)
+                .limit(&format!("dram_read/{t}"))
+                .note(format!(
+                    "{}; bytes of weights read per second, rotating {copies} copies ({:.1} GiB)",
+                    kind.note(),
+                    (copies as f64 * bytes) / (1u64 << 30) as f64
+                ))
+                .record();
+            let mut i = 0;
+            g.bench_function(BenchmarkId::new(kind.name(), &label), |b| {
+                b.iter(|| {
+                    i = (i + 1) % copies;
+                    run(&w, i, &acts, rows, k, black_box(&mut y), par)
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn gemv_cache(c: &mut Criterion, all: bool) {
+    let (par, t) = threads_of(all);
+    let name = format!("ternary/gemv_cache_{t}");
+    let mut g = c.benchmark_group(&name);
+    for (rows, k) in [(640usize, 2560usize), (2560, 2560)] {
+        let label = format!("{rows}x{k}");
+        let acts = Acts::new(1, k);
+        let mut y = vec![0f32; rows];
+        let ops = 2.0 * (rows * k) as f64;
+        g.throughput(Throughput::Elements(ops as u64));
+        for kind in Kind::ALL {
+            let w = Weights::new(kind, rows, k, 1);
+            let (unit, limit) = if kind == Kind::F32 {
+                ("GFLOP/s", fma_peak(t))
+            } else {
+                ("GOPS", int8_peak(t))
+            };
+            RowMeta::new(&name, &kind.name(), &label)
+                .throughput(unit, ops)
+                .limit(&limit)
+                .note(format!(
+                    "{}; one matrix of {} KiB, 2 ops per weight",
+                    kind.note(),
+                    w.bytes() >> 10
+                ))
+                .record();
+            g.bench_function(BenchmarkId::new(kind.name(), &label), |b| {
+                b.iter(|| run(&w, 0, &acts, rows, k, black_box(&mut y), par))
+            });
+        }
+    }
+    g.finish();
+}
+
+fn gemm(c: &mut Criterion, all: bool) {
+    let (par, t) = threads_of(all);
+    let name = format!("ternary/gemm_{t}");
+    let mut g = c.benchmark_group(&name);
+    g.sample_size(10);
+    let shapes = [
+        (2560usize, 2560usize, 8usize),
+        (2560, 2560, 64),
+        (2560, 2560, 256),
+        (2560, 2560, 512),
+        (6912, 2560, 256),
+    ];
+    for (rows, k, m) in shapes {
+        let label = format!("{rows}x{k} m{m}");
+        let acts = Acts::new(m, k);
+        let mut y = vec![0f32; m * rows];
+        let ops = 2.0 * (rows * k * m) as f64;
+        g.throughput(Throughput::Elements(ops as u64));
+        for kind in Kind::ALL {
+            if kind == Kind::Public(TernaryFormat::Tq1_0) && m > 8 {
+                continue;
+            }
+            let w = Weights::new(kind, rows, k, 1);
+            let (unit, limit) = if kind == Kind::F32 {
+                ("GFLOP/s", fma_peak(t))
+            } else {
+                ("GOPS", int8_peak(t))
+            };
+            RowMeta::new(&name, &kind.name(), &label)
+                .throughput(unit, ops)
+                .limit(&limit)
+                .note(format!("{}; 2 ops per weight and token", kind.note()))
+                .record();
+            g.bench_function(BenchmarkId::new(kind.name(), &label), |b| {
+                b.iter(|| run(&w, 0, &acts, rows, k, black_box(&mut y), par))
+            });
+        }
+    }
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    for all in [false, true] {
+        gemv_cache(c, all);
+        gemm(c, all);
+        gemv_dram(c, all);
+    }
+}
+
+criterion_group! {
+    name = ternary;
+    config = criterion_config();
+    targets = benches
+}
+criterion_main!(ternary);
