@@ -118,7 +118,7 @@ pub fn tq2_0_dots<const R: usize>(
                 _mm256_add_epi32(seed, dot32(w0, TQ2_SHIFTS, a0)),
                 dot32(w1, TQ2_SHIFTS, a1),
             );
-            let dw = half::f16::from_le_bytes([block[64], block[65]]).to_f32();
+            let dw = f16_bits_to_f32(u16::from_le_bytes([block[64], block[65]]));
             accf[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(dx * dw), accf[r]);
         }
     }
@@ -184,4 +184,11 @@ pub fn native_tq_dots(
         }
     }
     accf.map(|v| reduce_f32x8(v))
+}
+
+/// An f16 (its bits) as f32, with F16C's `vcvtph2ps`.
+#[inline]
+#[target_feature(enable = "f16c")]
+fn f16_bits_to_f32(bits: u16) -> f32 {
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
 }

@@ -102,7 +102,7 @@ pub fn tq2_0_dots<const R: usize>(
             acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16::<2>(w), mask), a[1]);
             acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16::<4>(w), mask), a[2]);
             acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16::<6>(w), mask), a[3]);
-            let dw = half::f16::from_le_bytes([block[64], block[65]]).to_f32();
+            let dw = f16_bits_to_f32(u16::from_le_bytes([block[64], block[65]]));
             accf[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(dx * dw), accf[r]);
         }
     }
@@ -187,4 +187,65 @@ pub fn native_tq_dots(
         }
     }
     accf.map(|v| _mm512_reduce_add_ps(v))
+}
+
+/// TQ1_0 rows against one token. Per block, the 52 trit bytes sit in one vector
+/// (`[qs[0..48], qh[0..4], 0 × 12]`, see [`super::tq1_0_lanes`]); step `n` = 0..5 turns every byte
+/// into its trit `n` and feeds `vpdpbusd` with the activations of the weights those lanes hold
+/// (pre-arranged per step, 320 bytes per block). Trit `n` of byte `b` is `⌊3 P_n / 256⌋` with
+/// `P_0 = b`, `P_{n+1} = 3 P_n mod 256` (two byte adds), i.e. `(P_n ≥ 86) + (P_n ≥ 171)`. Lanes
+/// without a weight hold trit 0 (padding bytes, and `qh`'s fifth digit, which validation requires
+/// to be 0), so they add nothing. The block integer (`−Σq_b` seeded) is exact; blocks accumulate
+/// in f32 lanes as TQ2_0.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
+pub fn tq1_0_dots<const R: usize>(
+    rows: &[&[u8]; R],
+    act: &[i8],
+    ds: &[f32],
+    sumqs: &[i32],
+) -> [f32; R] {
+    let nb = ds.len();
+    assert!(sumqs.len() == nb && act.len() == nb * 320 && rows.iter().all(|r| r.len() == nb * 54));
+    let (t1, t2, one) = (
+        _mm512_set1_epi8(86),
+        _mm512_set1_epi8(171u8 as i8),
+        _mm512_set1_epi8(1),
+    );
+    let lanes52: __mmask64 = (1 << 52) - 1;
+    let mut accf = [_mm512_setzero_ps(); R];
+    for (b, (&dx, &sumq)) in ds.iter().zip(sumqs).enumerate() {
+        // SAFETY: b < nb: the block's 320 arranged activation bytes are inside `act`.
+        let a: [__m512i; 5] = core::array::from_fn(|n| unsafe {
+            _mm512_loadu_si512(act.as_ptr().add(b * 320 + n * 64).cast())
+        });
+        let seed = _mm512_zextsi128_si512(_mm_cvtsi32_si128(-sumq));
+        for (r, row) in rows.iter().enumerate() {
+            let block = &row[b * 54..b * 54 + 54];
+            // SAFETY: the masked load reads the block's first 52 bytes only.
+            let mut p = unsafe { _mm512_maskz_loadu_epi8(lanes52, block.as_ptr().cast()) };
+            let mut acc = seed;
+            for a_n in &a {
+                let ge1 = _mm512_cmpge_epu8_mask(p, t1);
+                let ge2 = _mm512_cmpge_epu8_mask(p, t2);
+                let trit = _mm512_mask_add_epi8(
+                    _mm512_maskz_mov_epi8(ge1, one),
+                    ge2,
+                    _mm512_maskz_mov_epi8(ge1, one),
+                    one,
+                );
+                acc = _mm512_dpbusd_epi32(acc, trit, *a_n);
+                p = _mm512_add_epi8(_mm512_add_epi8(p, p), p);
+            }
+            let dw = f16_bits_to_f32(u16::from_le_bytes([block[52], block[53]]));
+            accf[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(dx * dw), accf[r]);
+        }
+    }
+    core::array::from_fn(|r| _mm512_reduce_add_ps(accf[r]))
+}
+
+/// An f16 (its bits) as f32, with F16C's `vcvtph2ps`.
+#[inline]
+#[target_feature(enable = "f16c")]
+fn f16_bits_to_f32(bits: u16) -> f32 {
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
 }

@@ -3,13 +3,13 @@
 //!
 //! | path | when | I2_S | TQ2_0 | TQ1_0 |
 //! |---|---|---|---|---|
-//! | AVX-512 VNNI (`avx512vnni.rs`) | the `Avx512Vnni` extension is enabled | `vpdpbusd` zmm | `vpdpbusd` zmm | reference |
-//! | AVX2 (`avx2.rs`) | level AVX2 or AVX-512 without VNNI | `vpmaddubsw` ymm | `vpmaddubsw` ymm | reference |
+//! | AVX-512 VNNI (`avx512vnni.rs`) | the `Avx512Vnni` extension is enabled | `vpdpbusd` zmm | `vpdpbusd` zmm | `vpdpbusd` zmm, trits by byte adds and compares |
+//! | AVX2 (`avx2.rs`) | level AVX2 or AVX-512 without VNNI | `vpmaddubsw` ymm | `vpmaddubsw` ymm | reference (no AVX2 kernel yet) |
 //! | scalar | level scalar (or NEON: not yet) | reference | reference | reference |
 //!
 //! Results: I2_S is bit-identical to [`crate::reference`] on every path (its integer sum is
-//! exact and the float steps are the same). TQ2_0's per-block integer sums are exact too, but the
-//! SIMD paths accumulate the scaled block sums in vector lanes, so the f32 result is within
+//! exact and the float steps are the same). TQ2_0's and TQ1_0's per-block integer sums are exact
+//! too, but the SIMD paths accumulate the scaled block sums in vector lanes, so the f32 result is within
 //! `(nb + 6) ε Σ_j |w_j| |x_j|` of the exact product (`nb = k / 256`, ε = `f32::EPSILON`,
 //! `w`, `x` the dequantized weights and activations), not bit-equal to the reference.
 //!
@@ -51,9 +51,6 @@ impl Path {
     /// The path for `format` under the active ceiling (forced levels and extensions included).
     pub fn for_format(format: TernaryFormat) -> Result<Path, QuantError> {
         let level = Level::active().map_err(isa_error)?;
-        if format == TernaryFormat::Tq1_0 {
-            return Ok(Path::Reference);
-        }
         #[cfg(target_arch = "x86_64")]
         {
             if bitnet_simd::dispatch::Avx512VnniToken::get()
@@ -62,7 +59,9 @@ impl Path {
             {
                 return Ok(Path::Avx512Vnni);
             }
-            if matches!(level, Level::Avx2(_) | Level::Avx512(_)) {
+            // TQ1_0 has no AVX2 kernel yet.
+            if format != TernaryFormat::Tq1_0 && matches!(level, Level::Avx2(_) | Level::Avx512(_))
+            {
                 return Ok(Path::Avx2);
             }
         }
@@ -94,6 +93,28 @@ pub fn permute_activations(q: &[i8], out: &mut [i8]) {
         }
     }
     out[full..].copy_from_slice(&q[full..]);
+}
+
+/// Weight index of lane `i` (0..64) at trit step `n` (0..5) of a TQ1_0 block laid out as
+/// `[qs[0..48], qh[0..4], 0 × 12]`, or `None` for a lane without a weight.
+pub fn tq1_0_lanes(n: usize, i: usize) -> Option<usize> {
+    match i {
+        0..32 => Some(32 * n + i),
+        32..48 => Some(160 + 16 * n + (i - 32)),
+        48..52 if n < 4 => Some(240 + 4 * n + (i - 48)),
+        _ => None,
+    }
+}
+
+/// Arranges one 256-block of Q8_K activations for the TQ1_0 kernel: five 64-byte vectors, lane
+/// `i` of vector `n` holding the activation of weight [`tq1_0_lanes`]`(n, i)` (0 where none).
+pub fn arrange_tq1_0(q: &[i8; 256], out: &mut [i8]) {
+    debug_assert_eq!(out.len(), 320);
+    for n in 0..5 {
+        for i in 0..64 {
+            out[n * 64 + i] = tq1_0_lanes(n, i).map_or(0, |w| q[w]);
+        }
+    }
 }
 
 /// `y[r] = W[r] · x` for the one token of `x` (decode), on every core `par` allows.
@@ -128,7 +149,7 @@ pub fn gemm(
     if rows == 0 || tokens == 0 {
         return Ok(());
     }
-    let prepared = Prepared::new(x, k);
+    let prepared = Prepared::new(x, k, w.format() == TernaryFormat::Tq1_0);
     let par = par.for_bytes(w.data().len().saturating_mul(tokens));
     drive(rows, tokens, y, par, |r0, n, t, res| {
         let (act, blk) = prepared.token(t);
@@ -172,7 +193,7 @@ pub fn gemm_native(
     if rows == 0 || tokens == 0 {
         return Ok(());
     }
-    let prepared = Prepared::new(x, k);
+    let prepared = Prepared::new(x, k, false);
     let par = par.for_bytes(w.code_bytes().saturating_mul(tokens));
     drive(rows, tokens, y, par, |r0, n, t, res| {
         let (act, (ds, sumqs)) = prepared.token(t);
@@ -259,10 +280,11 @@ fn native_reference(
     }
 }
 
-/// One call's activations in the order the SIMD loops read them: permuted bytes per token, and
-/// for Q8_K each block's scale and `Σq`. Scratch from the pool: a warm call allocates nothing.
+/// One call's activations in the order the SIMD loops read them: permuted bytes per token (or,
+/// for TQ1_0, 320 arranged bytes per block), and for Q8_K each block's scale and `Σq`. Scratch
+/// from the pool: a warm call allocates nothing.
 struct Prepared<'p> {
-    k: usize,
+    stride: usize,
     nb: usize,
     permuted: Scratch<'p, i8>,
     ds: Scratch<'p, f32>,
@@ -270,23 +292,29 @@ struct Prepared<'p> {
 }
 
 impl Prepared<'static> {
-    fn new(x: Activations<'_>, k: usize) -> Prepared<'static> {
+    fn new(x: Activations<'_>, k: usize, tq1_0: bool) -> Prepared<'static> {
         let (tokens, nb) = (x.tokens(), k / 256);
+        let stride = if tq1_0 { nb * 320 } else { k };
         let pool = ScratchPool::global();
-        let mut permuted = pool.take_uninit::<i8>(tokens * k);
+        let mut permuted = pool.take_uninit::<i8>(tokens * stride);
         let mut ds = pool.take_uninit::<f32>(tokens * nb);
         let mut sumqs = pool.take_uninit::<i32>(tokens * nb);
         match x {
             Activations::Int8(a) => {
                 for t in 0..tokens {
-                    permute_activations(a.row(t), &mut permuted[t * k..(t + 1) * k]);
+                    permute_activations(a.row(t), &mut permuted[t * stride..(t + 1) * stride]);
                 }
             }
             Activations::Q8K(a) => {
                 for t in 0..tokens {
                     for (b, blk) in a.row(t).iter().enumerate() {
-                        let dst = &mut permuted[t * k + b * 256..t * k + (b + 1) * 256];
-                        permute_activations(&blk.q, dst);
+                        if tq1_0 {
+                            let dst = &mut permuted[t * stride + b * 320..][..320];
+                            arrange_tq1_0(&blk.q, dst);
+                        } else {
+                            let dst = &mut permuted[t * stride + b * 256..][..256];
+                            permute_activations(&blk.q, dst);
+                        }
                         ds[t * nb + b] = blk.d;
                         sumqs[t * nb + b] = blk.bsums.iter().map(|&s| i32::from(s)).sum();
                     }
@@ -294,7 +322,7 @@ impl Prepared<'static> {
             }
         }
         Prepared {
-            k,
+            stride,
             nb,
             permuted,
             ds,
@@ -306,9 +334,9 @@ impl Prepared<'static> {
 impl Prepared<'_> {
     /// Token `t`'s permuted activations and its blocks' `(d, Σq)`.
     fn token(&self, t: usize) -> (&[i8], (&[f32], &[i32])) {
-        let (k, nb) = (self.k, self.nb);
+        let (stride, nb) = (self.stride, self.nb);
         (
-            &self.permuted[t * k..(t + 1) * k],
+            &self.permuted[t * stride..(t + 1) * stride],
             (
                 &self.ds[t * nb..(t + 1) * nb],
                 &self.sumqs[t * nb..(t + 1) * nb],
@@ -387,6 +415,11 @@ fn rows_dot(
                 // SAFETY: as above (AVX2, FMA and F16C are part of the AVX2 level).
                 unsafe { avx2::tq2_0_dots(&rows, act, ds, sumqs) }
             };
+        }
+        #[cfg(target_arch = "x86_64")]
+        (Path::Avx512Vnni, TernaryFormat::Tq1_0, Activations::Q8K(_)) => {
+            // SAFETY: Path::Avx512Vnni only when the Avx512Vnni token exists.
+            *res = unsafe { avx512vnni::tq1_0_dots(&rows, act, ds, sumqs) };
         }
         _ => {
             for (i, o) in res.iter_mut().enumerate().take(n) {
