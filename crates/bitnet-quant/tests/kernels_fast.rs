@@ -193,10 +193,16 @@ fn paths_follow_the_ceiling() {
     .unwrap();
     assert_eq!(p.unwrap(), Path::Reference);
     if bitnet_simd::CpuFeatures::get().avx512vnni {
-        assert_eq!(
-            Path::for_format(TernaryFormat::I2s).unwrap(),
-            Path::Avx512Vnni
-        );
+        for f in TernaryFormat::ALL {
+            assert_eq!(Path::for_format(f).unwrap(), Path::Avx512Vnni);
+        }
+    }
+    // AVX-512 without its extensions runs the AVX2 kernels, TQ1_0's included.
+    if Isa::Avx512.is_supported() {
+        for f in TernaryFormat::ALL {
+            let p = with_ceiling(Ceiling::plain(Isa::Avx512), || Path::for_format(f)).unwrap();
+            assert_eq!(p.unwrap(), Path::Avx2);
+        }
     }
 }
 

@@ -186,6 +186,63 @@ pub fn native_tq_dots(
     accf.map(|v| reduce_f32x8(v))
 }
 
+/// TQ1_0 rows against one token (see the AVX-512 kernel): the block's trit bytes as two halves,
+/// `qs[0..32]` and `[qs[32..48], qh[0..4], 0 × 12]`, lanes 0..32 and 32..64 of the arranged
+/// activations. Unsigned `≥` by `max_epu8` + `cmpeq`; `vpmaddubsw` lanes are at most 512 and five
+/// of them are summed in i16 (2560) before widening.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn tq1_0_dots<const R: usize>(
+    rows: &[&[u8]; R],
+    act: &[i8],
+    ds: &[f32],
+    sumqs: &[i32],
+) -> [f32; R] {
+    let nb = ds.len();
+    assert!(sumqs.len() == nb && act.len() == nb * 320 && rows.iter().all(|r| r.len() == nb * 54));
+    let (t1, t2) = (_mm256_set1_epi8(86), _mm256_set1_epi8(171u8 as i8));
+    let zero = _mm256_setzero_si256();
+    let trit = |p: __m256i| {
+        let ge1 = _mm256_cmpeq_epi8(_mm256_max_epu8(p, t1), p);
+        let ge2 = _mm256_cmpeq_epi8(_mm256_max_epu8(p, t2), p);
+        _mm256_sub_epi8(_mm256_sub_epi8(zero, ge1), ge2)
+    };
+    let mut accf = [_mm256_setzero_ps(); R];
+    for (b, (&dx, &sumq)) in ds.iter().zip(sumqs).enumerate() {
+        let base = b * 320;
+        // SAFETY: b < nb: the block's 320 arranged activation bytes are inside `act`.
+        let a: [[__m256i; 2]; 5] = core::array::from_fn(|n| unsafe {
+            [
+                _mm256_loadu_si256(act.as_ptr().add(base + n * 64).cast()),
+                _mm256_loadu_si256(act.as_ptr().add(base + n * 64 + 32).cast()),
+            ]
+        });
+        let seed = _mm256_setr_epi32(-sumq, 0, 0, 0, 0, 0, 0, 0);
+        for (r, row) in rows.iter().enumerate() {
+            let block = &row[b * 54..b * 54 + 54];
+            let mut tail = [0u8; 32];
+            tail[..20].copy_from_slice(&block[32..52]);
+            // SAFETY: 32 bytes of the 54-byte block, and the 32-byte local copy.
+            let (mut p0, mut p1) = unsafe {
+                (
+                    _mm256_loadu_si256(block.as_ptr().cast()),
+                    _mm256_loadu_si256(tail.as_ptr().cast()),
+                )
+            };
+            let mut sum16 = _mm256_setzero_si256();
+            for a_n in &a {
+                sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(trit(p0), a_n[0]));
+                sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(trit(p1), a_n[1]));
+                p0 = _mm256_add_epi8(_mm256_add_epi8(p0, p0), p0);
+                p1 = _mm256_add_epi8(_mm256_add_epi8(p1, p1), p1);
+            }
+            let acc = _mm256_add_epi32(seed, _mm256_madd_epi16(sum16, _mm256_set1_epi16(1)));
+            let dw = f16_bits_to_f32(u16::from_le_bytes([block[52], block[53]]));
+            accf[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(dx * dw), accf[r]);
+        }
+    }
+    core::array::from_fn(|r| reduce_f32x8(accf[r]))
+}
+
 /// An f16 (its bits) as f32, with F16C's `vcvtph2ps`.
 #[inline]
 #[target_feature(enable = "f16c")]

@@ -4,7 +4,7 @@
 //! | path | when | I2_S | TQ2_0 | TQ1_0 |
 //! |---|---|---|---|---|
 //! | AVX-512 VNNI (`avx512vnni.rs`) | the `Avx512Vnni` extension is enabled | `vpdpbusd` zmm | `vpdpbusd` zmm | `vpdpbusd` zmm, trits by byte adds and compares |
-//! | AVX2 (`avx2.rs`) | level AVX2 or AVX-512 without VNNI | `vpmaddubsw` ymm | `vpmaddubsw` ymm | reference (no AVX2 kernel yet) |
+//! | AVX2 (`avx2.rs`) | level AVX2 or AVX-512 without VNNI | `vpmaddubsw` ymm | `vpmaddubsw` ymm | `vpmaddubsw` ymm |
 //! | scalar | level scalar (or NEON: not yet) | reference | reference | reference |
 //!
 //! Results: I2_S is bit-identical to [`crate::reference`] on every path (its integer sum is
@@ -50,6 +50,9 @@ pub enum Path {
 impl Path {
     /// The path for `format` under the active ceiling (forced levels and extensions included).
     pub fn for_format(format: TernaryFormat) -> Result<Path, QuantError> {
+        // Every format has a kernel on both x86 paths; `format` stays in the signature for
+        // formats that will not.
+        let _ = format;
         let level = Level::active().map_err(isa_error)?;
         #[cfg(target_arch = "x86_64")]
         {
@@ -59,9 +62,7 @@ impl Path {
             {
                 return Ok(Path::Avx512Vnni);
             }
-            // TQ1_0 has no AVX2 kernel yet.
-            if format != TernaryFormat::Tq1_0 && matches!(level, Level::Avx2(_) | Level::Avx512(_))
-            {
+            if matches!(level, Level::Avx2(_) | Level::Avx512(_)) {
                 return Ok(Path::Avx2);
             }
         }
@@ -417,9 +418,14 @@ fn rows_dot(
             };
         }
         #[cfg(target_arch = "x86_64")]
-        (Path::Avx512Vnni, TernaryFormat::Tq1_0, Activations::Q8K(_)) => {
-            // SAFETY: Path::Avx512Vnni only when the Avx512Vnni token exists.
-            *res = unsafe { avx512vnni::tq1_0_dots(&rows, act, ds, sumqs) };
+        (Path::Avx512Vnni | Path::Avx2, TernaryFormat::Tq1_0, Activations::Q8K(_)) => {
+            *res = if path == Path::Avx512Vnni {
+                // SAFETY: Path::Avx512Vnni only when the Avx512Vnni token exists.
+                unsafe { avx512vnni::tq1_0_dots(&rows, act, ds, sumqs) }
+            } else {
+                // SAFETY: Path::Avx2 only at level AVX2 or AVX-512 (AVX2, FMA, F16C).
+                unsafe { avx2::tq1_0_dots(&rows, act, ds, sumqs) }
+            };
         }
         _ => {
             for (i, o) in res.iter_mut().enumerate().take(n) {
