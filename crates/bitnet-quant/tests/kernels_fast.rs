@@ -65,7 +65,7 @@ proptest! {
     #[test]
     fn every_path_matches_the_reference(
         rows in 0usize..14,
-        tokens in 1usize..4,
+        tokens in 1usize..10,
         blocks128 in 1usize..7,
         seed in any::<u64>(),
         threads in 1usize..3,
@@ -132,7 +132,7 @@ fn tq_integer_parts_are_exact() {
 }
 
 fn unit_scale_blocks_are_exact(format: TernaryFormat) {
-    let (rows, tokens, nb) = (7, 2, 3);
+    let (rows, tokens, nb) = (7, 6, 3);
     let k = nb * 256;
     let mut data = Vec::new();
     for i in 0..rows * nb {

@@ -243,6 +243,53 @@ pub fn tq1_0_dots<const R: usize>(
     core::array::from_fn(|r| _mm512_reduce_add_ps(accf[r]))
 }
 
+/// Tokens per GEMM tile.
+pub const TILE_TOKENS: usize = 4;
+
+/// The 2-row × 4-token GEMM tile for I2_S-ordered codes (public I2_S rows with `stride` 64, or
+/// native rows with `stride` 256): chunk `p`'s 64 code bytes of row `r` at
+/// `rows[r][p * stride..]`; `acts[t]` token `t`'s permuted activations (`chunks * 256`). Returns
+/// `Σ code · q` per (row, token). Each row's four fields are decoded once per chunk and serve all
+/// four tokens, so the decode cost is a quarter of the per-token kernel's.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+pub fn i2s_tile(
+    rows: [&[u8]; 2],
+    stride: usize,
+    acts: [&[i8]; TILE_TOKENS],
+    chunks: usize,
+) -> [[i32; TILE_TOKENS]; 2] {
+    assert!(
+        stride >= 64
+            && rows
+                .iter()
+                .all(|r| chunks == 0 || r.len() >= (chunks - 1) * stride + 64)
+    );
+    assert!(acts.iter().all(|a| a.len() >= chunks * 256));
+    let mask = _mm512_set1_epi8(3);
+    let mut acc = [[_mm512_setzero_si512(); TILE_TOKENS]; 2];
+    for p in 0..chunks {
+        let fields: [[__m512i; 4]; 2] = core::array::from_fn(|r| {
+            // SAFETY: chunk p's 64 bytes are inside the row (asserted length).
+            let w = unsafe { _mm512_loadu_si512(rows[r].as_ptr().add(p * stride).cast()) };
+            [
+                _mm512_and_si512(_mm512_srli_epi16::<6>(w), mask),
+                _mm512_and_si512(_mm512_srli_epi16::<4>(w), mask),
+                _mm512_and_si512(_mm512_srli_epi16::<2>(w), mask),
+                _mm512_and_si512(w, mask),
+            ]
+        });
+        for (t, act) in acts.iter().enumerate() {
+            for g in 0..4 {
+                // SAFETY: chunk p of the token's activations is inside it (asserted length).
+                let a = unsafe { _mm512_loadu_si512(act.as_ptr().add(p * 256 + g * 64).cast()) };
+                acc[0][t] = _mm512_dpbusd_epi32(acc[0][t], fields[0][g], a);
+                acc[1][t] = _mm512_dpbusd_epi32(acc[1][t], fields[1][g], a);
+            }
+        }
+    }
+    acc.map(|row| row.map(|v| _mm512_reduce_add_epi32(v)))
+}
+
 /// An f16 (its bits) as f32, with F16C's `vcvtph2ps`.
 #[inline]
 #[target_feature(enable = "f16c")]

@@ -152,11 +152,54 @@ pub fn gemm(
     }
     let prepared = Prepared::new(x, k, w.format() == TernaryFormat::Tq1_0);
     let par = par.for_bytes(w.data().len().saturating_mul(tokens));
-    drive(rows, tokens, y, par, |r0, n, t, res| {
-        let (act, blk) = prepared.token(t);
-        rows_dot(path, w, x, t, r0, n, act, blk, res)
+    drive(rows, tokens, y, par, |r0, n, t0, tn, res| {
+        #[cfg(target_arch = "x86_64")]
+        if tn == TILE && path == Path::Avx512Vnni && tile_public(w, x, &prepared, r0, n, t0, res) {
+            return;
+        }
+        for (ti, res_t) in res[..tn].iter_mut().enumerate() {
+            let (act, blk) = prepared.token(t0 + ti);
+            rows_dot(path, w, x, t0 + ti, r0, n, act, blk, res_t);
+        }
     });
     Ok(())
+}
+
+/// The 2-row × 4-token VNNI tiles for a group of rows of a public I2_S tensor (k a multiple of
+/// 256); `false` (nothing computed) for other formats. (A TQ2_0 tile, decoding each block once
+/// for four tokens, measured no faster than the per-token kernel: its per-block float work,
+/// not the decode, bounds it.)
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn tile_public(
+    w: &TernaryWeights<'_>,
+    x: Activations<'_>,
+    prepared: &Prepared<'_>,
+    r0: usize,
+    n: usize,
+    t0: usize,
+    res: &mut [[f32; ROWS]; TILE],
+) -> bool {
+    let acts: [&[i8]; TILE] = std::array::from_fn(|t| prepared.token(t0 + t).0);
+    let k = w.k();
+    for pair in [0, 2] {
+        let rows: [&[u8]; 2] = std::array::from_fn(|i| w.row(r0 + (pair + i).min(n - 1)));
+        match (w.format(), x) {
+            (TernaryFormat::I2s, Activations::Int8(a)) if k.is_multiple_of(256) => {
+                // SAFETY: called only on Path::Avx512Vnni (the token exists).
+                let sums = unsafe { avx512vnni::i2s_tile(rows, 64, acts, k / 256) };
+                let s = w.tensor_scale().expect("I2_S");
+                for (i, sums_r) in sums.iter().enumerate() {
+                    for (t, &sumi) in sums_r.iter().enumerate() {
+                        let (a_t, q_sum) = (a.scales()[t0 + t], a.sums()[t0 + t]);
+                        res[t][pair + i] = (sumi - q_sum) as f32 / a_t * s;
+                    }
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// [`gemm`] on weights repacked into the native layout ([`NativeTernary`]): the activations
@@ -196,40 +239,74 @@ pub fn gemm_native(
     }
     let prepared = Prepared::new(x, k, false);
     let par = par.for_bytes(w.code_bytes().saturating_mul(tokens));
-    drive(rows, tokens, y, par, |r0, n, t, res| {
-        let (act, (ds, sumqs)) = prepared.token(t);
+    drive(rows, tokens, y, par, |r0, n, t0, tn, res| {
         let g = r0 / GROUP;
         let group = w.group(g);
-        match (path, x) {
-            #[cfg(target_arch = "x86_64")]
-            (Path::Avx512Vnni | Path::Avx2, Activations::Int8(a)) => {
-                let sums = if path == Path::Avx512Vnni {
-                    // SAFETY: Path::Avx512Vnni only when the Avx512Vnni token exists.
-                    unsafe { avx512vnni::native_i2s_dots(group, act) }
-                } else {
-                    // SAFETY: Path::Avx2 only at level AVX2 or AVX-512.
-                    unsafe { avx2::native_i2s_dots(group, act) }
-                };
-                let s = w.tensor_scale().expect("I2_S source");
-                for (o, &sumi) in res.iter_mut().zip(&sums) {
-                    *o = (sumi - a.sums()[t]) as f32 / a.scales()[t] * s;
+        #[cfg(target_arch = "x86_64")]
+        if let (true, Activations::Int8(a)) = (tn == TILE && path == Path::Avx512Vnni, x) {
+            tile_native_i2s(w, a, &prepared, g, t0, res);
+            return;
+        }
+        for (ti, res) in res[..tn].iter_mut().enumerate() {
+            let t = t0 + ti;
+            let (act, (ds, sumqs)) = prepared.token(t);
+            match (path, x) {
+                #[cfg(target_arch = "x86_64")]
+                (Path::Avx512Vnni | Path::Avx2, Activations::Int8(a)) => {
+                    let sums = if path == Path::Avx512Vnni {
+                        // SAFETY: Path::Avx512Vnni only when the Avx512Vnni token exists.
+                        unsafe { avx512vnni::native_i2s_dots(group, act) }
+                    } else {
+                        // SAFETY: Path::Avx2 only at level AVX2 or AVX-512.
+                        unsafe { avx2::native_i2s_dots(group, act) }
+                    };
+                    let s = w.tensor_scale().expect("I2_S source");
+                    for (o, &sumi) in res.iter_mut().zip(&sums) {
+                        *o = (sumi - a.sums()[t]) as f32 / a.scales()[t] * s;
+                    }
                 }
+                #[cfg(target_arch = "x86_64")]
+                (Path::Avx512Vnni | Path::Avx2, Activations::Q8K(_)) => {
+                    let scales = w.group_scales(g);
+                    *res = if path == Path::Avx512Vnni {
+                        // SAFETY: as above.
+                        unsafe { avx512vnni::native_tq_dots(group, scales, act, ds, sumqs) }
+                    } else {
+                        // SAFETY: as above (FMA is part of the AVX2 level).
+                        unsafe { avx2::native_tq_dots(group, scales, act, ds, sumqs) }
+                    };
+                }
+                _ => native_reference(w, x, t, r0, n, res),
             }
-            #[cfg(target_arch = "x86_64")]
-            (Path::Avx512Vnni | Path::Avx2, Activations::Q8K(_)) => {
-                let scales = w.group_scales(g);
-                *res = if path == Path::Avx512Vnni {
-                    // SAFETY: as above.
-                    unsafe { avx512vnni::native_tq_dots(group, scales, act, ds, sumqs) }
-                } else {
-                    // SAFETY: as above (FMA is part of the AVX2 level).
-                    unsafe { avx2::native_tq_dots(group, scales, act, ds, sumqs) }
-                };
-            }
-            _ => native_reference(w, x, t, r0, n, res),
         }
     });
     Ok(())
+}
+
+/// The 2-row × 4-token VNNI tiles for a native row group repacked from I2_S.
+#[cfg(target_arch = "x86_64")]
+fn tile_native_i2s(
+    w: &NativeTernary,
+    a: &crate::Int8Activations,
+    prepared: &Prepared<'_>,
+    g: usize,
+    t0: usize,
+    res: &mut [[f32; ROWS]; TILE],
+) {
+    let acts: [&[i8]; TILE] = std::array::from_fn(|t| prepared.token(t0 + t).0);
+    let (group, chunks) = (w.group(g), w.k() / 256);
+    let s = w.tensor_scale().expect("I2_S source");
+    for pair in [0, 2] {
+        let rows: [&[u8]; 2] = std::array::from_fn(|i| &group[(pair + i) * 64..]);
+        // SAFETY: called only on Path::Avx512Vnni (the token exists).
+        let sums = unsafe { avx512vnni::i2s_tile(rows, 256, acts, chunks) };
+        for (i, sums_r) in sums.iter().enumerate() {
+            for (t, &sumi) in sums_r.iter().enumerate() {
+                let (a_t, q_sum) = (a.scales()[t0 + t], a.sums()[t0 + t]);
+                res[t][pair + i] = (sumi - q_sum) as f32 / a_t * s;
+            }
+        }
+    }
 }
 
 /// The scalar path of [`gemm_native`]: decode the group's codes and run the reference's
@@ -346,27 +423,35 @@ impl Prepared<'_> {
     }
 }
 
-/// Splits `rows` across `par`'s threads in groups of [`ROWS`] and, for each group and token,
-/// stores what `f(r0, n, t, res)` leaves in `res[..n]` at `y[t * rows + r0 + i]`.
+/// Tokens a GEMM handles together (each weight decode serves all of them).
+const TILE: usize = 4;
+
+/// Splits `rows` across `par`'s threads in groups of [`ROWS`] and, for each group and tile of up
+/// to [`TILE`] tokens starting at `t0`, stores what `f(r0, n, t0, tn, res)` leaves in
+/// `res[ti][..n]` at `y[(t0 + ti) * rows + r0 + i]`.
 fn drive(
     rows: usize,
     tokens: usize,
     y: &mut [f32],
     par: Par,
-    f: impl Fn(usize, usize, usize, &mut [f32; ROWS]) + Sync,
+    f: impl Fn(usize, usize, usize, usize, &mut [[f32; ROWS]; TILE]) + Sync,
 ) {
     debug_assert_eq!(y.len(), rows * tokens);
     let out = SharedOut::new(y.as_mut_ptr());
     par.for_each_range(rows.div_ceil(ROWS), 4, |groups| {
         for g in groups {
             let (r0, n) = (g * ROWS, ROWS.min(rows - g * ROWS));
-            for t in 0..tokens {
-                let mut res = [0f32; ROWS];
-                f(r0, n, t, &mut res);
-                for (i, &v) in res[..n].iter().enumerate() {
-                    // SAFETY: (t, r0 + i) is inside y (length rows * tokens, checked by the
-                    // callers); this task owns row group g, so no other thread writes it.
-                    unsafe { *out.at(t * rows + r0 + i) = v };
+            for t0 in (0..tokens).step_by(TILE) {
+                let tn = TILE.min(tokens - t0);
+                let mut res = [[0f32; ROWS]; TILE];
+                f(r0, n, t0, tn, &mut res);
+                for (ti, row_res) in res[..tn].iter().enumerate() {
+                    for (i, &v) in row_res[..n].iter().enumerate() {
+                        // SAFETY: (t0 + ti, r0 + i) is inside y (length rows * tokens, checked
+                        // by the callers); this task owns row group g, so no other thread
+                        // writes it.
+                        unsafe { *out.at((t0 + ti) * rows + r0 + i) = v };
+                    }
                 }
             }
         }
