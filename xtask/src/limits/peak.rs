@@ -390,39 +390,29 @@ pub fn measure(cfg: &Config, clock_1t: f64, table: &mut Table) {
         });
         let mixed_iters = mixed_iters(cfg.target_secs, k, clock_1t);
         for (threads, suffix) in cfg.thread_counts() {
-            // Odd repetitions run the peak loop, even ones the clock probe right after it, so
-            // each peak run is paired with the clock of the moment (the warm-up is a probe).
-            let secs = pinned::run(
-                threads,
-                2 * cfg.reps,
-                Timing::ThreadCpu,
-                |_| (),
-                |_, rep| {
-                    if rep % 2 == 1 {
-                        kernel.run(iters)
-                    } else {
-                        kernel.run_mixed(k, mixed_iters)
-                    }
-                },
-            );
-            let work = kernel.work_per_iter() * (iters * threads as u64) as f64;
-            let imuls = (mixed_iters * k as u64) as f64;
-            // Per pair: (rate, clock, per cycle per core, vector duty in the probe).
-            let pairs: Vec<[f64; 4]> = secs
-                .chunks_exact(2)
-                .map(|pair| {
-                    let (peak_secs, probe_secs) = (pair[0], pair[1]);
-                    let rate = work / peak_secs / 1e9;
-                    let clock = clock::ghz(imuls, probe_secs);
-                    let duty = MIXED_BLOCKS as f64 * (peak_secs / iters as f64)
-                        / (probe_secs / mixed_iters as f64);
-                    [rate, clock, rate / (clock * threads as f64), duty]
-                })
-                .collect();
-            let column = |i: usize| summarize(&pairs.iter().map(|p| p[i]).collect::<Vec<_>>());
-            let ((value, spread_pct), (clock_ghz, _)) = (column(0), column(1));
-            let ((per_cycle, _), (duty, _)) = (column(2), column(3));
-
+            // A shared host can take a core's cycles for seconds at a time (a busy SMT sibling
+            // slows the thread without descheduling it, so CPU-time timing does not see it): the
+            // clock probe then reads well below the idle clock. A peak is an upper bound, so such
+            // a measurement is repeated (up to 3 times) and the best kept.
+            let mut best: Option<(f64, f64, f64, f64, f64)> = None;
+            for attempt in 0..3 {
+                let m = measure_peak(kernel, cfg, threads, iters, k, mixed_iters);
+                let disturbed = m.2 < 0.9 * clock_1t;
+                if best.is_none_or(|b| m.0 > b.0) {
+                    best = Some(m);
+                }
+                if !disturbed {
+                    break;
+                }
+                table.note(format!(
+                    "  {}/{suffix}: clock under load {:.2} GHz < 90 % of {clock_1t:.2} GHz idle \
+                     (attempt {}): the host took cycles; measuring again",
+                    kernel.name,
+                    m.2,
+                    attempt + 1
+                ));
+            }
+            let (value, spread_pct, clock_ghz, per_cycle, duty) = best.expect("one attempt");
             let key = format!("{}/{suffix}", kernel.name);
             table.note(format!(
                 "{key:<26} {per_cycle:>7.1} {}/cycle/core = {:.2} × {} per cycle at \
@@ -460,6 +450,51 @@ pub fn measure(cfg: &Config, clock_1t: f64, table: &mut Table) {
 /// an iteration takes about `3k` cycles.
 fn mixed_iters(secs: f64, k: usize, clock_ghz: f64) -> u64 {
     (secs * clock_ghz * 1e9 / (IMUL_LATENCY * k as f64)).max(1.0) as u64
+}
+
+/// One measurement of `kernel` on `threads` threads: (rate, its spread %, clock GHz under load,
+/// per cycle per core, vector duty of the probe), medians over the repetitions.
+fn measure_peak(
+    kernel: &PeakKernel,
+    cfg: &Config,
+    threads: usize,
+    iters: u64,
+    k: usize,
+    mixed_iters: u64,
+) -> (f64, f64, f64, f64, f64) {
+    // Odd repetitions run the peak loop, even ones the clock probe right after it, so each peak
+    // run is paired with the clock of the moment (the warm-up is a probe).
+    let secs = pinned::run(
+        threads,
+        2 * cfg.reps,
+        Timing::ThreadCpu,
+        |_| (),
+        |_, rep| {
+            if rep % 2 == 1 {
+                kernel.run(iters)
+            } else {
+                kernel.run_mixed(k, mixed_iters)
+            }
+        },
+    );
+    let work = kernel.work_per_iter() * (iters * threads as u64) as f64;
+    let imuls = (mixed_iters * k as u64) as f64;
+    // Per pair: (rate, clock, per cycle per core, vector duty in the probe).
+    let pairs: Vec<[f64; 4]> = secs
+        .chunks_exact(2)
+        .map(|pair| {
+            let (peak_secs, probe_secs) = (pair[0], pair[1]);
+            let rate = work / peak_secs / 1e9;
+            let clock = clock::ghz(imuls, probe_secs);
+            let duty = MIXED_BLOCKS as f64 * (peak_secs / iters as f64)
+                / (probe_secs / mixed_iters as f64);
+            [rate, clock, rate / (clock * threads as f64), duty]
+        })
+        .collect();
+    let column = |i: usize| summarize(&pairs.iter().map(|p| p[i]).collect::<Vec<_>>());
+    let ((value, spread_pct), (clock_ghz, _)) = (column(0), column(1));
+    let ((per_cycle, _), (duty, _)) = (column(2), column(3));
+    (value, spread_pct, clock_ghz, per_cycle, duty)
 }
 
 /// The clocks the mixed loop of `kernel` implies with chains `k` and `longer`: runs of ~10 ms on
