@@ -220,3 +220,48 @@ fn native_rejects_what_it_cannot_hold() {
     let mut y = [0f32; 2];
     assert!(kernels::gemm_native(&n, Activations::Q8K(&q8k), &mut y, Par::Seq).is_err());
 }
+
+/// A long native GEMV (k = 10496, more than L1 holds of activations next to the weight stream):
+/// I2_S bit-identical, TQ2_0 within its bound, on every level and with two threads.
+#[test]
+fn long_native_gemv_is_exact_and_within_bound() {
+    let (rows, k) = (9, 256 * 41);
+    let w = values(rows * k, 7, 1.0);
+    let x = values(k, 8, 2.0);
+    for format in [TernaryFormat::I2s, TernaryFormat::Tq2_0] {
+        let packed = PackedTernary::quantize(format, &w, rows, k).unwrap();
+        let native = NativeTernary::repack(&packed.view()).unwrap();
+        let int8 = Int8Activations::quantize(&x, 1, k, ActScale::PerToken).unwrap();
+        let q8k = Q8KActivations::quantize(&x, 1, k).unwrap();
+        let acts = if format == TernaryFormat::I2s {
+            Activations::Int8(&int8)
+        } else {
+            Activations::Q8K(&q8k)
+        };
+        let want = reference_of(&packed.view(), acts);
+        for c in ceilings() {
+            for par in [Par::Seq, Par::Threads(2.try_into().unwrap())] {
+                let got = with_ceiling(c, || run_native(&native, acts, par)).unwrap();
+                if format == TernaryFormat::I2s {
+                    assert_eq!(bits(&got), bits(&want), "{c:?}");
+                } else {
+                    let wd = packed.view().dequantize();
+                    for r in 0..rows {
+                        let (mut exact, mut mag) = (0f64, 0f64);
+                        for (b, blk) in q8k.row(0).iter().enumerate() {
+                            for j in 0..256 {
+                                let p = f64::from(wd[r * k + b * 256 + j])
+                                    * f64::from(blk.d)
+                                    * f64::from(blk.q[j]);
+                                exact += p;
+                                mag += p.abs();
+                            }
+                        }
+                        let bound = (k as f64 / 256.0 + 6.0) * f64::from(f32::EPSILON) * mag;
+                        assert!((f64::from(got[r]) - exact).abs() <= bound, "{c:?} row {r}");
+                    }
+                }
+            }
+        }
+    }
+}
