@@ -276,6 +276,8 @@ fn gemm(c: &mut Criterion, all: bool) {
         (2560, 2560, 256),
         (2560, 2560, 512),
         (6912, 2560, 256),
+        (2560, 6912, 256),
+        (640, 2560, 64),
     ];
     for (rows, k, m) in shapes {
         let label = format!("{rows}x{k} m{m}");
