@@ -265,3 +265,24 @@ fn long_native_gemv_is_exact_and_within_bound() {
         }
     }
 }
+
+/// Empty rows (k = 0) on every path, with enough tokens for the GEMM tiles: all outputs are 0.
+#[test]
+fn zero_depth_is_zero_everywhere() {
+    let (rows, tokens) = (5, 6);
+    let packed = PackedTernary::quantize(TernaryFormat::I2s, &[], rows, 0).unwrap();
+    let native = NativeTernary::repack(&packed.view()).unwrap();
+    let int8 = Int8Activations::quantize(&[], tokens, 0, ActScale::PerToken).unwrap();
+    for c in ceilings() {
+        let got = with_ceiling(c, || {
+            run(&packed.view(), Activations::Int8(&int8), Par::Seq)
+        })
+        .unwrap();
+        assert!(got.iter().all(|&v| v == 0.0), "{c:?}");
+        let got = with_ceiling(c, || {
+            run_native(&native, Activations::Int8(&int8), Par::Seq)
+        })
+        .unwrap();
+        assert!(got.iter().all(|&v| v == 0.0), "{c:?} native");
+    }
+}

@@ -34,6 +34,7 @@
 use pulp::WithSimd;
 
 use crate::error::IsaError;
+use crate::features::CpuFeatures;
 use crate::isa::{Extension, Isa, active_isa};
 
 /// A level together with the pulp token that proves the machine can run it.
@@ -71,11 +72,14 @@ impl Level {
         match isa {
             Isa::Scalar => Ok(Level::Scalar),
             #[cfg(target_arch = "x86_64")]
+            // Each x86 level also needs F16C (`CpuFeatures::x86_64_v3` explains why).
             Isa::Avx2 => pulp::x86::V3::try_new()
+                .filter(|_| CpuFeatures::get().f16c)
                 .map(Level::Avx2)
                 .ok_or_else(unavailable),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => pulp::x86::V4::try_new()
+                .filter(|_| CpuFeatures::get().f16c)
                 .map(Level::Avx512)
                 .ok_or_else(unavailable),
             #[cfg(target_arch = "aarch64")]

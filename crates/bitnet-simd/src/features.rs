@@ -19,7 +19,8 @@ pub struct CpuFeatures {
     pub fma: bool,
     /// F16C (half <-> single conversion on 128/256-bit vectors).
     pub f16c: bool,
-    /// The whole x86-64-v3 level as `pulp::x86::V3` defines it (AVX2, FMA, F16C, BMI1/2, LZCNT, MOVBE…).
+    /// The whole x86-64-v3 level: what `pulp::x86::V3` checks (AVX2, FMA, BMI1/2, LZCNT, …) and
+    /// F16C, which pulp does not check but the level includes and our kernels use.
     pub x86_64_v3: bool,
     /// AVX-512 Foundation.
     pub avx512f: bool,
@@ -67,13 +68,15 @@ impl CpuFeatures {
                     avx2: has!("avx2"),
                     fma: has!("fma"),
                     f16c: has!("f16c"),
-                    x86_64_v3: pulp::x86::V3::try_new().is_some(),
+                    // pulp's V3 does not check F16C, which x86-64-v3 includes and our kernels
+                    // use (f16 scales): the level requires it too.
+                    x86_64_v3: pulp::x86::V3::try_new().is_some() && has!("f16c"),
                     avx512f: has!("avx512f"),
                     avx512bw: has!("avx512bw"),
                     avx512dq: has!("avx512dq"),
                     avx512vl: has!("avx512vl"),
                     avx512cd: has!("avx512cd"),
-                    x86_64_v4: pulp::x86::V4::try_new().is_some(),
+                    x86_64_v4: pulp::x86::V4::try_new().is_some() && has!("f16c"),
                     avx512vnni: has!("avx512vnni"),
                     avxvnni: has!("avxvnni"),
                     avx512bf16: has!("avx512bf16"),

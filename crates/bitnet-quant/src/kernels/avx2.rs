@@ -188,8 +188,8 @@ pub fn native_tq_dots(
 
 /// TQ1_0 rows against one token (see the AVX-512 kernel): the block's trit bytes as two halves,
 /// `qs[0..32]` and `[qs[32..48], qh[0..4], 0 × 12]`, lanes 0..32 and 32..64 of the arranged
-/// activations. Unsigned `≥` by `max_epu8` + `cmpeq`; `vpmaddubsw` lanes are at most 512 and five
-/// of them are summed in i16 (2560) before widening.
+/// activations. Unsigned `≥` by `max_epu8` + `cmpeq`; `vpmaddubsw` lanes are at most 512 and ten
+/// of them (five steps × two halves) are summed in i16 (5120) before widening.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn tq1_0_dots<const R: usize>(
     rows: &[&[u8]; R],

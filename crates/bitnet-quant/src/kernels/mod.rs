@@ -243,7 +243,8 @@ pub fn gemm_native(
         let g = r0 / GROUP;
         let group = w.group(g);
         #[cfg(target_arch = "x86_64")]
-        if let (true, Activations::Int8(a)) = (tn == TILE && path == Path::Avx512Vnni, x) {
+        let tile = tn == TILE && path == Path::Avx512Vnni && k > 0;
+        if let (true, Activations::Int8(a)) = (tile, x) {
             tile_native_i2s(w, a, &prepared, g, t0, res);
             return;
         }
@@ -495,10 +496,10 @@ fn rows_dot(
         #[cfg(target_arch = "x86_64")]
         (Path::Avx512Vnni | Path::Avx2, TernaryFormat::Tq2_0, Activations::Q8K(_)) => {
             *res = if path == Path::Avx512Vnni {
-                // SAFETY: as above (the token also implies F16C, part of x86-64-v3).
+                // SAFETY: as above (the token's level includes F16C: bitnet-simd checks it).
                 unsafe { avx512vnni::tq2_0_dots(&rows, act, ds, sumqs) }
             } else {
-                // SAFETY: as above (AVX2, FMA and F16C are part of the AVX2 level).
+                // SAFETY: as above (bitnet-simd's AVX2 level includes FMA and F16C).
                 unsafe { avx2::tq2_0_dots(&rows, act, ds, sumqs) }
             };
         }
@@ -508,7 +509,8 @@ fn rows_dot(
                 // SAFETY: Path::Avx512Vnni only when the Avx512Vnni token exists.
                 unsafe { avx512vnni::tq1_0_dots(&rows, act, ds, sumqs) }
             } else {
-                // SAFETY: Path::Avx2 only at level AVX2 or AVX-512 (AVX2, FMA, F16C).
+                // SAFETY: Path::Avx2 only at level AVX2 or AVX-512, which bitnet-simd grants only
+                // with AVX2, FMA and F16C.
                 unsafe { avx2::tq1_0_dots(&rows, act, ds, sumqs) }
             };
         }
