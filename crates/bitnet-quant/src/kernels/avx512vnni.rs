@@ -32,6 +32,13 @@ pub fn i2s_dots<const R: usize>(rows: &[&[u8]; R], act: &[i8]) -> [i32; R] {
         let a: [__m512i; 4] = core::array::from_fn(|g| unsafe {
             _mm512_loadu_si512(act.as_ptr().add(p * 256 + g * 64).cast())
         });
+        // Public rows are adjacent in memory: the next row group starts where the last row
+        // ends. Prefetch it at the pace this group is consumed (R lines per step), so the stream
+        // continues into it.
+        let next = rows[R - 1].as_ptr().wrapping_add(k / 4 + p * 64 * R);
+        for line in 0..R {
+            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(line * 64).cast());
+        }
         for (r, row) in rows.iter().enumerate() {
             // SAFETY: 64 bytes from p * 64 < k / 4 are inside the row (asserted length).
             let w = unsafe { _mm512_loadu_si512(row.as_ptr().add(p * 64).cast()) };
