@@ -412,6 +412,24 @@ pub(crate) fn check_codes(codes: &[u8]) -> Result<(), QuantError> {
     }
 }
 
+/// The TQ formats' block quantizer (ggml's `quantize_row_tq*_0_ref`, gguf-py): `d = max|x|` as
+/// f16, `code = round_half_away(x · (1/d)) + 1` with the reciprocal and product in f32.
+pub(crate) fn absmax_codes(
+    format: &'static str,
+    x: &[f32],
+) -> Result<([u8; 256], f16), QuantError> {
+    crate::error::check_len(format, 256, x.len())?;
+    crate::error::check_finite(format, x)?;
+    let d = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let d16 = block_scale_f16(format, d)?;
+    let id = if d == 0.0 { 0.0 } else { 1.0 / d };
+    let mut codes = [0u8; 256];
+    for (c, &v) in codes.iter_mut().zip(x) {
+        *c = code(v * id);
+    }
+    Ok((codes, d16))
+}
+
 /// The unsigned code (0, 1, 2) of a weight already divided by its scale: round half away from
 /// zero, as ggml's `lroundf`, clamped (a subnormal scale can make the quotient infinite).
 #[inline]

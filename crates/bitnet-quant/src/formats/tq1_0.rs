@@ -18,8 +18,7 @@
 
 use half::f16;
 
-use super::code;
-use crate::error::{QuantError, check_finite, check_len};
+use crate::error::{QuantError, check_len};
 
 /// Weights per block.
 pub const QK: usize = 256;
@@ -80,15 +79,7 @@ fn trits_in(byte_index: usize) -> usize {
 
 /// Quantizes 256 weights into one block. Non-finite values are an error.
 pub fn quantize_block(x: &[f32]) -> Result<[u8; BLOCK_BYTES], QuantError> {
-    check_len("TQ1_0 block", QK, x.len())?;
-    check_finite("TQ1_0 block", x)?;
-    let d = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let d16 = super::block_scale_f16("TQ1_0", d)?;
-    let id = if d == 0.0 { 0.0 } else { 1.0 / d };
-    let mut codes = [0u8; QK];
-    for (c, &v) in codes.iter_mut().zip(x) {
-        *c = code(v * id);
-    }
+    let (codes, d16) = super::absmax_codes("TQ1_0", x)?;
     encode_block(&codes, d16)
 }
 
