@@ -95,6 +95,13 @@ fn dot_i2s(row: &[u8], q: &[i8], q_sum: i32, a: f32, s: f32) -> f32 {
             .map(|(&c, &v)| i32::from(c) * i32::from(v))
             .sum::<i32>();
     }
+    finish_i2s(sumi, q_sum, a, s)
+}
+
+/// The float steps of an I2_S output from its exact integer part: `(Σ code·q − Σ q) / a · s`.
+/// Every I2_S path ends here, which is what makes them bit-identical to this reference.
+#[inline]
+pub(crate) fn finish_i2s(sumi: i32, q_sum: i32, a: f32, s: f32) -> f32 {
     (sumi - q_sum) as f32 / a * s
 }
 

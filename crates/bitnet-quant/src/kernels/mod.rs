@@ -192,7 +192,7 @@ fn tile_public(
                 for (i, sums_r) in sums.iter().enumerate() {
                     for (t, &sumi) in sums_r.iter().enumerate() {
                         let (a_t, q_sum) = (a.scales()[t0 + t], a.sums()[t0 + t]);
-                        res[t][pair + i] = (sumi - q_sum) as f32 / a_t * s;
+                        res[t][pair + i] = reference::finish_i2s(sumi, q_sum, a_t, s);
                     }
                 }
             }
@@ -263,7 +263,7 @@ pub fn gemm_native(
                     };
                     let s = w.tensor_scale().expect("I2_S source");
                     for (o, &sumi) in res.iter_mut().zip(&sums) {
-                        *o = (sumi - a.sums()[t]) as f32 / a.scales()[t] * s;
+                        *o = reference::finish_i2s(sumi, a.sums()[t], a.scales()[t], s);
                     }
                 }
                 #[cfg(target_arch = "x86_64")]
@@ -304,7 +304,7 @@ fn tile_native_i2s(
         for (i, sums_r) in sums.iter().enumerate() {
             for (t, &sumi) in sums_r.iter().enumerate() {
                 let (a_t, q_sum) = (a.scales()[t0 + t], a.sums()[t0 + t]);
-                res[t][pair + i] = (sumi - q_sum) as f32 / a_t * s;
+                res[t][pair + i] = reference::finish_i2s(sumi, q_sum, a_t, s);
             }
         }
     }
@@ -341,7 +341,7 @@ fn native_reference(
                     })
                     .sum();
                 let s = w.tensor_scale().expect("I2_S source");
-                (sumi - a.sums()[t]) as f32 / a.scales()[t] * s
+                reference::finish_i2s(sumi, a.sums()[t], a.scales()[t], s)
             }
             Activations::Q8K(a) => {
                 let scales = w.group_scales(r0 / GROUP);
@@ -490,7 +490,7 @@ fn rows_dot(
             let (a_t, q_sum) = (a.scales()[t], a.sums()[t]);
             for (o, &sumi) in res.iter_mut().zip(&sums) {
                 // The reference's float steps, so the result is bit-identical.
-                *o = (sumi - q_sum) as f32 / a_t * s;
+                *o = reference::finish_i2s(sumi, q_sum, a_t, s);
             }
         }
         #[cfg(target_arch = "x86_64")]
