@@ -93,27 +93,62 @@ proptest! {
             }
             for (c, layout, got) in runs {
                 if format != TernaryFormat::I2s {
-                    // Within (nb + 6) ε Σ|w||x| of the exact product.
-                    let wd = view.dequantize();
                     let q8k = q8k.as_ref().unwrap();
-                    for t in 0..tokens {
-                        for r in 0..rows {
-                            let (mut exact, mut mag) = (0f64, 0f64);
-                            for (b, blk) in q8k.row(t).iter().enumerate() {
-                                for j in 0..256 {
-                                    let p = f64::from(wd[r * k + b * 256 + j]) * f64::from(blk.d) * f64::from(blk.q[j]);
-                                    exact += p;
-                                    mag += p.abs();
-                                }
-                            }
-                            let bound = (k as f64 / 256.0 + 6.0) * f64::from(f32::EPSILON) * mag;
-                            let g = f64::from(got[t * rows + r]);
-                            prop_assert!((g - exact).abs() <= bound, "{:?} {} {} vs {} (bound {})", c, layout, g, exact, bound);
-                        }
-                    }
+                    let worst = worst_bound_ratio(&view, q8k, &got);
+                    prop_assert!(worst <= 1.0, "{:?} {} error {} x the bound", c, layout, worst);
                 } else {
                     prop_assert_eq!(bits(&got), bits(&want), "{:?} {} {}", c, layout, format);
                 }
+            }
+        }
+    }
+}
+
+/// The largest `|got − exact| / ((nb + 6) ε Σ|w||x|)` over all outputs of a TQ product: at
+/// most 1 when every output is within the stated bound.
+fn worst_bound_ratio(view: &TernaryWeights<'_>, q8k: &Q8KActivations, got: &[f32]) -> f64 {
+    let (rows, k) = (view.rows(), view.k());
+    let wd = view.dequantize();
+    let mut worst = 0f64;
+    for t in 0..q8k.tokens() {
+        for r in 0..rows {
+            let (mut exact, mut mag) = (0f64, 0f64);
+            for (b, blk) in q8k.row(t).iter().enumerate() {
+                for j in 0..256 {
+                    let p =
+                        f64::from(wd[r * k + b * 256 + j]) * f64::from(blk.d) * f64::from(blk.q[j]);
+                    exact += p;
+                    mag += p.abs();
+                }
+            }
+            let bound = (k as f64 / 256.0 + 6.0) * f64::from(f32::EPSILON) * mag;
+            let err = (f64::from(got[t * rows + r]) - exact).abs();
+            worst = worst.max(if err == 0.0 { 0.0 } else { err / bound });
+        }
+    }
+    worst
+}
+
+/// Long TQ rows through the GEMM tiles (which take the scales of 16 blocks at a time): 37
+/// blocks are two full runs and a partial one; 9 tokens are two tiles and a single token.
+#[test]
+fn long_tq_gemm_is_within_bound() {
+    let (rows, tokens, k) = (6, 9, 37 * 256);
+    let w = values(rows * k, 41, 1.0);
+    let x = values(tokens * k, 42, 3.0);
+    let q8k = Q8KActivations::quantize(&x, tokens, k).unwrap();
+    for format in [TernaryFormat::Tq2_0, TernaryFormat::Tq1_0] {
+        let packed = PackedTernary::quantize(format, &w, rows, k).unwrap();
+        let view = packed.view();
+        let native = NativeTernary::repack(&view).ok();
+        for c in ceilings() {
+            let got = with_ceiling(c, || run(&view, Activations::Q8K(&q8k), Par::Seq)).unwrap();
+            let worst = worst_bound_ratio(&view, &q8k, &got);
+            assert!(worst <= 1.0, "{c:?} {format}: {worst} x the bound");
+            if let Some(n) = &native {
+                let got = with_ceiling(c, || run_native(n, Activations::Q8K(&q8k), Par::Seq));
+                let worst = worst_bound_ratio(&view, &q8k, &got.unwrap());
+                assert!(worst <= 1.0, "{c:?} native {format}: {worst} x the bound");
             }
         }
     }

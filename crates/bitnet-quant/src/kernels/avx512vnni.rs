@@ -303,3 +303,95 @@ pub fn i2s_tile(
 fn f16_bits_to_f32(bits: u16) -> f32 {
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
 }
+
+/// Blocks whose scale products a [`tq_tile`] computes at once (one zmm of f32 per row and token).
+const SCALE_RUN: usize = 16;
+
+/// The 2-row × 4-token GEMM tile for 2-bit TQ2_0 codes, in TQ2_0's field order (public rows,
+/// `stride` 66, `I2S_ORDER` false) or I2_S's (native rows, `stride` 256, `I2S_ORDER` true):
+/// block `b`'s 64 code bytes of row `r` at `rows[r][b * stride..]`, its weight scale `dw(r, b)`;
+/// `acts[t]` token `t`'s permuted Q8_K activations (`nb * 256`) with block scales `ds[t]` and
+/// block sums `sumqs[t]`. Returns `Σ_b d_x,b d_w,b Σ_j (code − 1) q` per (row, token), each
+/// block's integer exact (`−Σq` seeded into lane 0), the blocks accumulated in f32 lanes as in
+/// [`tq2_0_dots`].
+///
+/// Loop order: runs of [`SCALE_RUN`] blocks; per run the 2 × 4 scale products `d_x d_w` are
+/// formed with eight vector multiplies and kept on the stack, so each (row, token, block) costs
+/// four `vpdpbusd`, one convert and one FMA whose scale is a broadcast from memory. Each block's
+/// four fields are decoded once per row and serve all four tokens.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+pub fn tq_tile<const I2S_ORDER: bool>(
+    rows: [&[u8]; 2],
+    stride: usize,
+    dw: impl Fn(usize, usize) -> f32,
+    acts: [&[i8]; TILE_TOKENS],
+    ds: [&[f32]; TILE_TOKENS],
+    sumqs: [&[i32]; TILE_TOKENS],
+) -> [[f32; TILE_TOKENS]; 2] {
+    let nb = ds[0].len();
+    assert!(stride >= 64);
+    assert!(
+        rows.iter()
+            .all(|r| nb == 0 || r.len() >= (nb - 1) * stride + 64)
+    );
+    assert!(
+        (0..TILE_TOKENS)
+            .all(|t| { acts[t].len() >= nb * 256 && ds[t].len() == nb && sumqs[t].len() == nb })
+    );
+    let mask = _mm512_set1_epi8(3);
+    let mut accf = [[_mm512_setzero_ps(); TILE_TOKENS]; 2];
+    for b0 in (0..nb).step_by(SCALE_RUN) {
+        let run = SCALE_RUN.min(nb - b0);
+        let lanes: __mmask16 = ((1u32 << run) - 1) as u16;
+        // prod[r][t][i] = d_w of row r times d_x of token t, block b0 + i.
+        let mut prod = [[[0f32; SCALE_RUN]; TILE_TOKENS]; 2];
+        for r in 0..2 {
+            let mut run_dw = [0f32; SCALE_RUN];
+            for (i, d) in run_dw[..run].iter_mut().enumerate() {
+                *d = dw(r, b0 + i);
+            }
+            // SAFETY: run_dw is 16 f32.
+            let w = unsafe { _mm512_loadu_ps(run_dw.as_ptr()) };
+            for t in 0..TILE_TOKENS {
+                // SAFETY: the masked load reads blocks b0..b0 + run < nb of `ds[t]` only.
+                let x = unsafe { _mm512_maskz_loadu_ps(lanes, ds[t].as_ptr().add(b0)) };
+                // SAFETY: prod[r][t] is 16 f32.
+                unsafe { _mm512_storeu_ps(prod[r][t].as_mut_ptr(), _mm512_mul_ps(w, x)) };
+            }
+        }
+        for i in 0..run {
+            let b = b0 + i;
+            let fields: [[__m512i; 4]; 2] = core::array::from_fn(|r| {
+                // SAFETY: block b's 64 code bytes are inside the row (asserted length).
+                let w = unsafe { _mm512_loadu_si512(rows[r].as_ptr().add(b * stride).cast()) };
+                let f = [
+                    _mm512_and_si512(w, mask),
+                    _mm512_and_si512(_mm512_srli_epi16::<2>(w), mask),
+                    _mm512_and_si512(_mm512_srli_epi16::<4>(w), mask),
+                    _mm512_and_si512(_mm512_srli_epi16::<6>(w), mask),
+                ];
+                if I2S_ORDER {
+                    [f[3], f[2], f[1], f[0]]
+                } else {
+                    f
+                }
+            });
+            for t in 0..TILE_TOKENS {
+                // SAFETY: block b of the token's activations is inside it (asserted length).
+                let a: [__m512i; 4] = core::array::from_fn(|n| unsafe {
+                    _mm512_loadu_si512(acts[t].as_ptr().add(b * 256 + n * 64).cast())
+                });
+                let seed = _mm512_zextsi128_si512(_mm_cvtsi32_si128(-sumqs[t][b]));
+                for r in 0..2 {
+                    let mut acc = _mm512_dpbusd_epi32(seed, fields[r][0], a[0]);
+                    acc = _mm512_dpbusd_epi32(acc, fields[r][1], a[1]);
+                    acc = _mm512_dpbusd_epi32(acc, fields[r][2], a[2]);
+                    acc = _mm512_dpbusd_epi32(acc, fields[r][3], a[3]);
+                    let scale = _mm512_set1_ps(prod[r][t][i]);
+                    accf[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, accf[r][t]);
+                }
+            }
+        }
+    }
+    accf.map(|row| row.map(|v| _mm512_reduce_add_ps(v)))
+}

@@ -166,9 +166,10 @@ pub fn gemm(
 }
 
 /// The 2-row × 4-token VNNI tiles for a group of rows of a public I2_S tensor (k a multiple of
-/// 256); `false` (nothing computed) for other formats. (A TQ2_0 tile, decoding each block once
-/// for four tokens, measured no faster than the per-token kernel: its per-block float work,
-/// not the decode, bounds it.)
+/// 256) or TQ2_0 tensor; `false` (nothing computed) for TQ1_0. The TQ2_0 tile takes its scale
+/// products from memory as FMA broadcasts: with the products formed per (row, token, block) in
+/// registers (a scalar multiply and a broadcast each) a tile measured no faster than the
+/// per-token kernel.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 fn tile_public(
@@ -196,10 +197,34 @@ fn tile_public(
                     }
                 }
             }
+            (TernaryFormat::Tq2_0, Activations::Q8K(_)) => {
+                let (ds, sumqs) = tile_blocks(prepared, t0);
+                let dw = |r: usize, b: usize| {
+                    let at = b * 66 + 64;
+                    half::f16::from_le_bytes([rows[r][at], rows[r][at + 1]]).to_f32()
+                };
+                // SAFETY: called only on Path::Avx512Vnni.
+                let sums = unsafe { avx512vnni::tq_tile::<false>(rows, 66, dw, acts, ds, sumqs) };
+                for (i, sums_r) in sums.iter().enumerate() {
+                    for (t, &v) in sums_r.iter().enumerate() {
+                        res[t][pair + i] = v;
+                    }
+                }
+            }
             _ => return false,
         }
     }
     true
+}
+
+/// The block scales and sums of the tile's tokens `t0..t0 + TILE`.
+#[cfg(target_arch = "x86_64")]
+fn tile_blocks<'p>(
+    prepared: &'p Prepared<'_>,
+    t0: usize,
+) -> ([&'p [f32]; TILE], [&'p [i32]; TILE]) {
+    let blocks: [(&[f32], &[i32]); TILE] = std::array::from_fn(|t| prepared.token(t0 + t).1);
+    (blocks.map(|b| b.0), blocks.map(|b| b.1))
 }
 
 /// [`gemm`] on weights repacked into the native layout ([`NativeTernary`]): the activations
@@ -244,9 +269,10 @@ pub fn gemm_native(
         let group = w.group(g);
         #[cfg(target_arch = "x86_64")]
         let tile = tn == TILE && path == Path::Avx512Vnni && k > 0;
-        if let (true, Activations::Int8(a)) = (tile, x) {
-            tile_native_i2s(w, a, &prepared, g, t0, res);
-            return;
+        match (tile, x) {
+            (true, Activations::Int8(a)) => return tile_native_i2s(w, a, &prepared, g, t0, res),
+            (true, Activations::Q8K(_)) => return tile_native_tq(w, &prepared, g, t0, res),
+            _ => {}
         }
         for (ti, res) in res[..tn].iter_mut().enumerate() {
             let t = t0 + ti;
@@ -305,6 +331,31 @@ fn tile_native_i2s(
             for (t, &sumi) in sums_r.iter().enumerate() {
                 let (a_t, q_sum) = (a.scales()[t0 + t], a.sums()[t0 + t]);
                 res[t][pair + i] = reference::finish_i2s(sumi, q_sum, a_t, s);
+            }
+        }
+    }
+}
+
+/// The 2-row × 4-token VNNI tiles for a native row group repacked from TQ2_0.
+#[cfg(target_arch = "x86_64")]
+fn tile_native_tq(
+    w: &NativeTernary,
+    prepared: &Prepared<'_>,
+    g: usize,
+    t0: usize,
+    res: &mut [[f32; ROWS]; TILE],
+) {
+    let acts: [&[i8]; TILE] = std::array::from_fn(|t| prepared.token(t0 + t).0);
+    let (ds, sumqs) = tile_blocks(prepared, t0);
+    let (group, scales) = (w.group(g), w.group_scales(g));
+    for pair in [0, 2] {
+        let rows: [&[u8]; 2] = std::array::from_fn(|i| &group[(pair + i) * 64..]);
+        let dw = |r: usize, b: usize| scales[b * GROUP + pair + r];
+        // SAFETY: called only on Path::Avx512Vnni (the token exists).
+        let sums = unsafe { avx512vnni::tq_tile::<true>(rows, 256, dw, acts, ds, sumqs) };
+        for (i, sums_r) in sums.iter().enumerate() {
+            for (t, &v) in sums_r.iter().enumerate() {
+                res[t][pair + i] = v;
             }
         }
     }
