@@ -9,8 +9,7 @@
 //!
 //! Functions: `i2_s`, `tq2_0`, `tq1_0` (public layouts as GGUF stores them), `native_i2_s` and
 //! `native_tq2_0` (repacked into the four-row interleaved layout of `formats::native`), `f32`
-//! (bitnet-gemm on f32 weights: 16x the bytes). TQ1_0 has no SIMD kernel yet (it runs the
-//! scalar reference), so it appears in the GEMV groups and at m = 8 only.
+//! (bitnet-gemm on f32 weights: 16x the bytes).
 
 use std::hint::black_box;
 
@@ -77,9 +76,6 @@ impl Kind {
 
     fn note(self) -> String {
         match self {
-            Kind::Public(TernaryFormat::Tq1_0) => {
-                "kernels::gemm, TQ1_0 x Q8_K (no SIMD kernel yet: the scalar reference)".into()
-            }
             Kind::Public(f) => format!(
                 "kernels::gemm, {f} as GGUF stores it ({:.4} bits/weight) x {}",
                 f.bits_per_weight(),
@@ -286,9 +282,6 @@ fn gemm(c: &mut Criterion, all: bool) {
         let ops = 2.0 * (rows * k * m) as f64;
         g.throughput(Throughput::Elements(ops as u64));
         for kind in Kind::ALL {
-            if kind == Kind::Public(TernaryFormat::Tq1_0) && m > 8 {
-                continue;
-            }
             let w = Weights::new(kind, rows, k, 1);
             let (unit, limit) = if kind == Kind::F32 {
                 ("GFLOP/s", fma_peak(t))

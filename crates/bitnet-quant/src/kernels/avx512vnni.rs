@@ -336,20 +336,70 @@ fn f16_bits_to_f32(bits: u16) -> f32 {
 /// Blocks whose scale products a [`tq_tile`] computes at once (one zmm of f32 per row and token).
 const SCALE_RUN: usize = 16;
 
-/// The 2-row × 4-token GEMM tile for 2-bit TQ2_0 codes, in TQ2_0's field order (public rows,
-/// `stride` 66, `I2S_ORDER` false) or I2_S's (native rows, `stride` 256, `I2S_ORDER` true):
-/// block `b`'s 64 code bytes of row `r` at `rows[r][b * stride..]`, its weight scale `dw(r, b)`;
-/// `acts[t]` token `t`'s permuted Q8_K activations (`nb * 256`) with block scales `ds[t]` and
-/// block sums `sumqs[t]`. Returns `Σ_b d_x,b d_w,b Σ_j (code − 1) q` per (row, token), each
-/// block's integer exact (`−Σq` seeded into lane 0), the blocks accumulated in f32 lanes as in
-/// [`tq2_0_dots`].
+/// How a [`tq_tile`] block holds its codes.
+pub mod codes {
+    /// 64 bytes of 2-bit fields in TQ2_0's order (public TQ2_0; 4 steps).
+    pub const TQ2_0: u8 = 0;
+    /// 64 bytes of 2-bit fields in I2_S's order (native rows repacked from TQ2_0; 4 steps).
+    pub const I2S_ORDER: u8 = 1;
+    /// TQ1_0's 52 trit bytes (`qs`, `qh`), decoded as in [`super::tq1_0_dots`] (5 steps).
+    pub const TRITS: u8 = 2;
+}
+
+/// Decode step `n` of a block whose codes start at `block` (`CODES` from [`codes`]): the code
+/// bytes that pair with the block's `n`-th 64 activation bytes.
+///
+/// # Safety
+/// `block` must be valid for 64 bytes (52 for TRITS) and the CPU must have AVX-512 F/BW.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn decode_steps<const CODES: u8, const STEPS: usize>(block: *const u8) -> [__m512i; STEPS] {
+    let mut out = [_mm512_setzero_si512(); STEPS];
+    if CODES == codes::TRITS {
+        let (t1, t2, one) = (
+            _mm512_set1_epi8(86),
+            _mm512_set1_epi8(171u8 as i8),
+            _mm512_set1_epi8(1),
+        );
+        // SAFETY: the masked load reads the 52 code bytes only (caller's contract).
+        let mut p = unsafe { _mm512_maskz_loadu_epi8((1 << 52) - 1, block.cast()) };
+        for o in &mut out {
+            let ge1 = _mm512_cmpge_epu8_mask(p, t1);
+            let ge2 = _mm512_cmpge_epu8_mask(p, t2);
+            let ones = _mm512_maskz_mov_epi8(ge1, one);
+            *o = _mm512_mask_add_epi8(ones, ge2, ones, one);
+            p = _mm512_add_epi8(_mm512_add_epi8(p, p), p);
+        }
+    } else {
+        // SAFETY: 64 bytes (caller's contract).
+        let w = unsafe { _mm512_loadu_si512(block.cast()) };
+        let mask = _mm512_set1_epi8(3);
+        for (n, o) in out.iter_mut().enumerate() {
+            let shift = if CODES == codes::I2S_ORDER {
+                6 - 2 * n
+            } else {
+                2 * n
+            };
+            *o = _mm512_and_si512(_mm512_srlv_epi16(w, _mm512_set1_epi16(shift as i16)), mask);
+        }
+    }
+    out
+}
+
+/// The 2-row × 4-token GEMM tile for the Q8_K formats: block `b` of row `r` at
+/// `rows[r][b * stride..]` holds its codes as `CODES` says ([`codes`]; public TQ2_0 rows:
+/// `stride` 66, native rows: 256, public TQ1_0 rows: 54, with `STEPS` 4, 4, 5), its weight scale
+/// is `dw(r, b)`; `acts[t]` token `t`'s activations in the order the steps read them
+/// (`STEPS * 64` bytes per block), with block scales `ds[t]` and block sums `sumqs[t]`. Returns
+/// `Σ_b d_x,b d_w,b Σ_j (code − 1) q` per (row, token), each block's integer exact (`−Σq`
+/// seeded into lane 0), the blocks accumulated in f32 lanes as in [`tq2_0_dots`].
 ///
 /// Loop order: runs of [`SCALE_RUN`] blocks; per run the 2 × 4 scale products `d_x d_w` are
 /// formed with eight vector multiplies and kept on the stack, so each (row, token, block) costs
-/// four `vpdpbusd`, one convert and one FMA whose scale is a broadcast from memory. Each block's
-/// four fields are decoded once per row and serve all four tokens.
+/// `STEPS` `vpdpbusd`, one convert and one FMA whose scale is a broadcast from memory. Each
+/// block is decoded once per row and serves all four tokens.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-pub fn tq_tile<const I2S_ORDER: bool>(
+pub fn tq_tile<const CODES: u8, const STEPS: usize>(
     rows: [&[u8]; 2],
     stride: usize,
     dw: impl Fn(usize, usize) -> f32,
@@ -358,16 +408,15 @@ pub fn tq_tile<const I2S_ORDER: bool>(
     sumqs: [&[i32]; TILE_TOKENS],
 ) -> [[f32; TILE_TOKENS]; 2] {
     let nb = ds[0].len();
-    assert!(stride >= 64);
+    let (code_bytes, act_stride) = (if CODES == codes::TRITS { 52 } else { 64 }, STEPS * 64);
+    assert!(STEPS == if CODES == codes::TRITS { 5 } else { 4 } && stride >= code_bytes);
     assert!(
         rows.iter()
-            .all(|r| nb == 0 || r.len() >= (nb - 1) * stride + 64)
+            .all(|r| nb == 0 || r.len() >= (nb - 1) * stride + code_bytes)
     );
-    assert!(
-        (0..TILE_TOKENS)
-            .all(|t| { acts[t].len() >= nb * 256 && ds[t].len() == nb && sumqs[t].len() == nb })
-    );
-    let mask = _mm512_set1_epi8(3);
+    assert!((0..TILE_TOKENS).all(|t| {
+        acts[t].len() >= nb * act_stride && ds[t].len() == nb && sumqs[t].len() == nb
+    }));
     let mut accf = [[_mm512_setzero_ps(); TILE_TOKENS]; 2];
     for b0 in (0..nb).step_by(SCALE_RUN) {
         let run = SCALE_RUN.min(nb - b0);
@@ -390,32 +439,21 @@ pub fn tq_tile<const I2S_ORDER: bool>(
         }
         for i in 0..run {
             let b = b0 + i;
-            let fields: [[__m512i; 4]; 2] = core::array::from_fn(|r| {
-                // SAFETY: block b's 64 code bytes are inside the row (asserted length).
-                let w = unsafe { _mm512_loadu_si512(rows[r].as_ptr().add(b * stride).cast()) };
-                let f = [
-                    _mm512_and_si512(w, mask),
-                    _mm512_and_si512(_mm512_srli_epi16::<2>(w), mask),
-                    _mm512_and_si512(_mm512_srli_epi16::<4>(w), mask),
-                    _mm512_and_si512(_mm512_srli_epi16::<6>(w), mask),
-                ];
-                if I2S_ORDER {
-                    [f[3], f[2], f[1], f[0]]
-                } else {
-                    f
-                }
+            // SAFETY: block b's code bytes are inside the row (asserted length).
+            let fields: [[__m512i; STEPS]; 2] = core::array::from_fn(|r| unsafe {
+                decode_steps::<CODES, STEPS>(rows[r].as_ptr().add(b * stride))
             });
             for t in 0..TILE_TOKENS {
                 // SAFETY: block b of the token's activations is inside it (asserted length).
-                let a: [__m512i; 4] = core::array::from_fn(|n| unsafe {
-                    _mm512_loadu_si512(acts[t].as_ptr().add(b * 256 + n * 64).cast())
+                let a: [__m512i; STEPS] = core::array::from_fn(|n| unsafe {
+                    _mm512_loadu_si512(acts[t].as_ptr().add(b * act_stride + n * 64).cast())
                 });
                 let seed = _mm512_zextsi128_si512(_mm_cvtsi32_si128(-sumqs[t][b]));
                 for r in 0..2 {
-                    let mut acc = _mm512_dpbusd_epi32(seed, fields[r][0], a[0]);
-                    acc = _mm512_dpbusd_epi32(acc, fields[r][1], a[1]);
-                    acc = _mm512_dpbusd_epi32(acc, fields[r][2], a[2]);
-                    acc = _mm512_dpbusd_epi32(acc, fields[r][3], a[3]);
+                    let mut acc = seed;
+                    for (f, a_n) in fields[r].iter().zip(&a) {
+                        acc = _mm512_dpbusd_epi32(acc, *f, *a_n);
+                    }
                     let scale = _mm512_set1_ps(prod[r][t][i]);
                     accf[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), scale, accf[r][t]);
                 }

@@ -166,10 +166,9 @@ pub fn gemm(
 }
 
 /// The 2-row × 4-token VNNI tiles for a group of rows of a public I2_S tensor (k a multiple of
-/// 256) or TQ2_0 tensor; `false` (nothing computed) for TQ1_0. The TQ2_0 tile takes its scale
-/// products from memory as FMA broadcasts: with the products formed per (row, token, block) in
-/// registers (a scalar multiply and a broadcast each) a tile measured no faster than the
-/// per-token kernel.
+/// 256) or a TQ2_0 or TQ1_0 tensor. The Q8_K tiles take their scale products from memory as FMA
+/// broadcasts: with the products formed per (row, token, block) in registers (a scalar multiply
+/// and a broadcast each) a TQ2_0 tile measured no faster than the per-token kernel.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 fn tile_public(
@@ -197,14 +196,26 @@ fn tile_public(
                     }
                 }
             }
-            (TernaryFormat::Tq2_0, Activations::Q8K(_)) => {
+            (format, Activations::Q8K(_)) => {
                 let (ds, sumqs) = tile_blocks(prepared, t0);
+                // The block's bytes and where its f16 scale sits in them.
+                let (stride, scale_at) = match format {
+                    TernaryFormat::Tq2_0 => (66, 64),
+                    _ => (54, 52),
+                };
                 let dw = |r: usize, b: usize| {
-                    let at = b * 66 + 64;
+                    let at = b * stride + scale_at;
                     half::f16::from_le_bytes([rows[r][at], rows[r][at + 1]]).to_f32()
                 };
+                use avx512vnni::{codes, tq_tile};
                 // SAFETY: called only on Path::Avx512Vnni.
-                let sums = unsafe { avx512vnni::tq_tile::<false>(rows, 66, dw, acts, ds, sumqs) };
+                let sums = unsafe {
+                    if format == TernaryFormat::Tq2_0 {
+                        tq_tile::<{ codes::TQ2_0 }, 4>(rows, stride, dw, acts, ds, sumqs)
+                    } else {
+                        tq_tile::<{ codes::TRITS }, 5>(rows, stride, dw, acts, ds, sumqs)
+                    }
+                };
                 for (i, sums_r) in sums.iter().enumerate() {
                     for (t, &v) in sums_r.iter().enumerate() {
                         res[t][pair + i] = v;
@@ -352,7 +363,12 @@ fn tile_native_tq(
         let rows: [&[u8]; 2] = std::array::from_fn(|i| &group[(pair + i) * 64..]);
         let dw = |r: usize, b: usize| scales[b * GROUP + pair + r];
         // SAFETY: called only on Path::Avx512Vnni (the token exists).
-        let sums = unsafe { avx512vnni::tq_tile::<true>(rows, 256, dw, acts, ds, sumqs) };
+        let sums = unsafe {
+            {
+                use avx512vnni::{codes, tq_tile};
+                tq_tile::<{ codes::I2S_ORDER }, 4>(rows, 256, dw, acts, ds, sumqs)
+            }
+        };
         for (i, sums_r) in sums.iter().enumerate() {
             for (t, &v) in sums_r.iter().enumerate() {
                 res[t][pair + i] = v;
