@@ -36,16 +36,43 @@ fn values(n: usize, seed: u64, spread: f32) -> Vec<f32> {
         .collect()
 }
 
-fn run(w: &TernaryWeights<'_>, x: Activations<'_>, par: Par) -> Vec<f32> {
-    let mut y = vec![f32::NAN; x.tokens() * w.rows()];
-    kernels::gemm(w, x, &mut y, par).unwrap();
-    y
+/// The paths that may run under ceiling `c`.
+fn paths_under(c: Ceiling) -> Vec<Path> {
+    with_ceiling(c, || {
+        Path::ALL
+            .into_iter()
+            .filter(|p| p.available().unwrap())
+            .collect()
+    })
+    .unwrap()
 }
 
-fn run_native(w: &NativeTernary, x: Activations<'_>, par: Par) -> Vec<f32> {
-    let mut y = vec![f32::NAN; x.tokens() * w.rows()];
-    kernels::gemm_native(w, x, &mut y, par).unwrap();
-    y
+/// One run of the public layout (and of the native one, when given) per ceiling and per path
+/// that ceiling allows, labelled.
+fn all_runs(
+    w: &TernaryWeights<'_>,
+    native: Option<&NativeTernary>,
+    x: Activations<'_>,
+    par: Par,
+) -> Vec<(String, Vec<f32>)> {
+    let mut runs = Vec::new();
+    for c in ceilings() {
+        for path in paths_under(c) {
+            let mut y = vec![f32::NAN; x.tokens() * w.rows()];
+            with_ceiling(c, || kernels::gemm_on(path, w, x, &mut y, par))
+                .unwrap()
+                .unwrap();
+            runs.push((format!("{c:?} {path:?} public"), y));
+            if let Some(n) = native {
+                let mut y = vec![f32::NAN; x.tokens() * w.rows()];
+                with_ceiling(c, || kernels::gemm_native_on(path, n, x, &mut y, par))
+                    .unwrap()
+                    .unwrap();
+                runs.push((format!("{c:?} {path:?} native"), y));
+            }
+        }
+    }
+    runs
 }
 
 fn reference_of(w: &TernaryWeights<'_>, x: Activations<'_>) -> Vec<f32> {
@@ -84,20 +111,14 @@ proptest! {
             let want = reference_of(&view, acts);
             let native = (format != TernaryFormat::Tq1_0 && k % 256 == 0)
                 .then(|| NativeTernary::repack(&view).unwrap());
-            let mut runs = Vec::new();
-            for c in ceilings() {
-                runs.push((c, "public", with_ceiling(c, || run(&view, acts, par)).unwrap()));
-                if let Some(n) = &native {
-                    runs.push((c, "native", with_ceiling(c, || run_native(n, acts, par)).unwrap()));
-                }
-            }
-            for (c, layout, got) in runs {
+            let runs = all_runs(&view, native.as_ref(), acts, par);
+            for (label, got) in runs {
                 if format != TernaryFormat::I2s {
                     let q8k = q8k.as_ref().unwrap();
                     let worst = worst_bound_ratio(&view, q8k, &got);
-                    prop_assert!(worst <= 1.0, "{:?} {} error {} x the bound", c, layout, worst);
+                    prop_assert!(worst <= 1.0, "{} error {} x the bound", label, worst);
                 } else {
-                    prop_assert_eq!(bits(&got), bits(&want), "{:?} {} {}", c, layout, format);
+                    prop_assert_eq!(bits(&got), bits(&want), "{} {}", label, format);
                 }
             }
         }
@@ -141,15 +162,9 @@ fn long_tq_gemm_is_within_bound() {
         let packed = PackedTernary::quantize(format, &w, rows, k).unwrap();
         let view = packed.view();
         let native = NativeTernary::repack(&view).ok();
-        for c in ceilings() {
-            let got = with_ceiling(c, || run(&view, Activations::Q8K(&q8k), Par::Seq)).unwrap();
+        for (label, got) in all_runs(&view, native.as_ref(), Activations::Q8K(&q8k), Par::Seq) {
             let worst = worst_bound_ratio(&view, &q8k, &got);
-            assert!(worst <= 1.0, "{c:?} {format}: {worst} x the bound");
-            if let Some(n) = &native {
-                let got = with_ceiling(c, || run_native(n, Activations::Q8K(&q8k), Par::Seq));
-                let worst = worst_bound_ratio(&view, &q8k, &got.unwrap());
-                assert!(worst <= 1.0, "{c:?} native {format}: {worst} x the bound");
-            }
+            assert!(worst <= 1.0, "{label} {format}: {worst} x the bound");
         }
     }
 }
@@ -199,14 +214,43 @@ fn unit_scale_blocks_are_exact(format: TernaryFormat) {
     let x = Q8KActivations::from_blocks(tokens, k, blocks).unwrap();
     let want = reference_of(&view, Activations::Q8K(&x));
     let native = NativeTernary::repack(&view).ok();
-    for c in ceilings() {
-        let got = with_ceiling(c, || run(&view, Activations::Q8K(&x), Par::Seq)).unwrap();
-        assert_eq!(bits(&got), bits(&want), "{c:?} {format}");
-        if let Some(native) = &native {
-            let got =
-                with_ceiling(c, || run_native(native, Activations::Q8K(&x), Par::Seq)).unwrap();
-            assert_eq!(bits(&got), bits(&want), "{c:?} native");
-        }
+    for (label, got) in all_runs(&view, native.as_ref(), Activations::Q8K(&x), Par::Seq) {
+        assert_eq!(bits(&got), bits(&want), "{label} {format}");
+    }
+}
+
+/// Which paths this machine runs (the tests above cover each of them) and which it cannot.
+#[test]
+fn report_paths() {
+    let runnable = paths_under(Ceiling::at(*testable_isas().unwrap().last().unwrap()));
+    let absent: Vec<Path> = Path::ALL
+        .into_iter()
+        .filter(|p| !runnable.contains(p))
+        .collect();
+    eprintln!("ternary kernel paths tested: {runnable:?}; absent here: {absent:?}");
+    assert!(runnable.contains(&Path::Reference));
+    assert!(runnable.contains(&Path::for_format(TernaryFormat::I2s).unwrap()));
+}
+
+/// A forced path the ceiling does not allow is an error, not a silent fallback.
+#[test]
+fn forced_paths_beyond_the_ceiling_are_errors() {
+    let packed = PackedTernary::quantize(TernaryFormat::I2s, &values(256, 3, 1.0), 1, 256).unwrap();
+    let x = values(256, 4, 1.0);
+    let int8 = Int8Activations::quantize(&x, 1, 256, ActScale::PerToken).unwrap();
+    let mut y = [0f32];
+    for path in Path::ALL {
+        let got = with_ceiling(Ceiling::at(Isa::Scalar), || {
+            kernels::gemm_on(
+                path,
+                &packed.view(),
+                Activations::Int8(&int8),
+                &mut y,
+                Par::Seq,
+            )
+        })
+        .unwrap();
+        assert_eq!(got.is_ok(), path == Path::Reference, "{path:?}");
     }
 }
 
@@ -219,7 +263,11 @@ fn paths_follow_the_ceiling() {
             Path::for_format(TernaryFormat::I2s)
         })
         .unwrap();
-        assert_eq!(p.unwrap(), Path::Avx2);
+        let avx_vnni = paths_under(Ceiling::at(Isa::Avx2)).contains(&Path::AvxVnni);
+        assert_eq!(
+            p.unwrap(),
+            if avx_vnni { Path::AvxVnni } else { Path::Avx2 }
+        );
     }
     let p = with_ceiling(Ceiling::at(Isa::Scalar), || {
         Path::for_format(TernaryFormat::I2s)
@@ -274,14 +322,13 @@ fn long_native_gemv_is_exact_and_within_bound() {
             Activations::Q8K(&q8k)
         };
         let want = reference_of(&packed.view(), acts);
-        for c in ceilings() {
-            for par in [Par::Seq, Par::Threads(2.try_into().unwrap())] {
-                let got = with_ceiling(c, || run_native(&native, acts, par)).unwrap();
+        for par in [Par::Seq, Par::Threads(2.try_into().unwrap())] {
+            for (label, got) in all_runs(&packed.view(), Some(&native), acts, par) {
                 if format == TernaryFormat::I2s {
-                    assert_eq!(bits(&got), bits(&want), "{c:?}");
+                    assert_eq!(bits(&got), bits(&want), "{label}");
                 } else {
                     let worst = worst_bound_ratio(&packed.view(), &q8k, &got);
-                    assert!(worst <= 1.0, "{c:?}: {worst} x the bound");
+                    assert!(worst <= 1.0, "{label}: {worst} x the bound");
                 }
             }
         }
@@ -295,16 +342,8 @@ fn zero_depth_is_zero_everywhere() {
     let packed = PackedTernary::quantize(TernaryFormat::I2s, &[], rows, 0).unwrap();
     let native = NativeTernary::repack(&packed.view()).unwrap();
     let int8 = Int8Activations::quantize(&[], tokens, 0, ActScale::PerToken).unwrap();
-    for c in ceilings() {
-        let got = with_ceiling(c, || {
-            run(&packed.view(), Activations::Int8(&int8), Par::Seq)
-        })
-        .unwrap();
-        assert!(got.iter().all(|&v| v == 0.0), "{c:?}");
-        let got = with_ceiling(c, || {
-            run_native(&native, Activations::Int8(&int8), Par::Seq)
-        })
-        .unwrap();
-        assert!(got.iter().all(|&v| v == 0.0), "{c:?} native");
+    let acts = Activations::Int8(&int8);
+    for (label, got) in all_runs(&packed.view(), Some(&native), acts, Par::Seq) {
+        assert!(got.iter().all(|&v| v == 0.0), "{label}");
     }
 }

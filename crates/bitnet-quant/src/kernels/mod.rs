@@ -1,11 +1,14 @@
 //! Fast ternary GEMV and GEMM: the packed formats times int8 activations on every core, with the
-//! best instructions the active level allows.
+//! best instructions the active level allows ([`Path::for_format`]), or on a path the caller
+//! names ([`gemm_on`], [`gemm_native_on`]; an error where it may not run).
 //!
-//! | path | when | I2_S | TQ2_0 | TQ1_0 |
-//! |---|---|---|---|---|
-//! | AVX-512 VNNI (`avx512vnni.rs`) | the `Avx512Vnni` extension is enabled | `vpdpbusd` zmm | `vpdpbusd` zmm | `vpdpbusd` zmm, trits by byte adds and compares |
-//! | AVX2 (`avx2.rs`) | level AVX2 or AVX-512 without VNNI | `vpmaddubsw` ymm | `vpmaddubsw` ymm | `vpmaddubsw` ymm |
-//! | scalar | level scalar (or NEON: not yet) | reference | reference | reference |
+//! | [`Path`] | when | kernels |
+//! |---|---|---|
+//! | `Avx512Vnni` (`avx512vnni.rs`) | the `Avx512Vnni` extension is enabled | `vpdpbusd` zmm for every format (TQ1_0's trits by byte adds and compares), 2-row × 4-token GEMM tiles |
+//! | `AvxVnni` (`avx_vnni.rs`) | AVX-VNNI without AVX-512 VNNI | the 256-bit kernels of `ymm.rs` on VEX `vpdpbusd` ymm |
+//! | `Avx512VnniYmm` (`avx_vnni.rs`, `evex`) | forced only | the same kernels on EVEX `vpdpbusd` ymm: how a machine with AVX-512 VNNI verifies the AVX-VNNI code |
+//! | `Avx2` (`avx2.rs`) | level AVX2, or AVX-512 without VNNI | the 256-bit kernels of `ymm.rs` on `vpmaddubsw` + `vpmaddwd` |
+//! | `Reference` | level scalar (or NEON: not yet) | [`crate::reference`] |
 //!
 //! Results: I2_S is bit-identical to [`crate::reference`] on every path (its integer sum is
 //! exact and the float steps are the same). TQ2_0's and TQ1_0's per-block integer sums are exact
@@ -22,6 +25,10 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512vnni;
+#[cfg(target_arch = "x86_64")]
+mod avx_vnni;
+#[cfg(target_arch = "x86_64")]
+mod ymm;
 
 use bitnet_simd::par::SharedOut;
 use bitnet_simd::{Level, Par, Scratch, ScratchPool};
@@ -39,8 +46,14 @@ pub const ROWS: usize = GROUP;
 /// The kernel family a call runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Path {
-    /// `vpdpbusd` on zmm.
+    /// `vpdpbusd` on zmm (AVX-512 VNNI), with the GEMM tiles.
     Avx512Vnni,
+    /// The [`Path::AvxVnni`] kernels in AVX-512 VNNI + VL's EVEX encoding of `vpdpbusd` ymm. Never
+    /// chosen by [`Path::for_format`]: it exists so that a machine with AVX-512 VNNI runs, and
+    /// the tests verify, the code an AVX-VNNI machine runs.
+    Avx512VnniYmm,
+    /// `vpdpbusd` on ymm, VEX-encoded (AVX-VNNI: CPUs with it and without AVX-512 VNNI).
+    AvxVnni,
     /// `vpmaddubsw` on ymm.
     Avx2,
     /// The scalar reference.
@@ -48,27 +61,78 @@ pub enum Path {
 }
 
 impl Path {
-    /// The path for `format` under the active ceiling (forced levels and extensions included).
+    /// Every path, fastest first.
+    pub const ALL: [Path; 5] = [
+        Path::Avx512Vnni,
+        Path::Avx512VnniYmm,
+        Path::AvxVnni,
+        Path::Avx2,
+        Path::Reference,
+    ];
+
+    /// The path for `format` under the active ceiling (forced levels and extensions included):
+    /// the first of AVX-512 VNNI, AVX-VNNI, AVX2 and the reference that may run.
     pub fn for_format(format: TernaryFormat) -> Result<Path, QuantError> {
-        // Every format has a kernel on both x86 paths; `format` stays in the signature for
-        // formats that will not.
+        // Every format has a kernel on every path; `format` stays in the signature for formats
+        // that will not.
         let _ = format;
-        let level = Level::active().map_err(isa_error)?;
-        #[cfg(target_arch = "x86_64")]
-        {
-            if bitnet_simd::dispatch::Avx512VnniToken::get()
-                .map_err(isa_error)?
-                .is_some()
-            {
-                return Ok(Path::Avx512Vnni);
-            }
-            if matches!(level, Level::Avx2(_) | Level::Avx512(_)) {
-                return Ok(Path::Avx2);
+        for path in [Path::Avx512Vnni, Path::AvxVnni, Path::Avx2] {
+            if path.available()? {
+                return Ok(path);
             }
         }
-        let _ = level;
         Ok(Path::Reference)
     }
+
+    /// Whether this CPU, under the active ceiling, may run the path.
+    pub fn available(self) -> Result<bool, QuantError> {
+        let level = Level::active().map_err(isa_error)?;
+        let _ = level;
+        #[cfg(target_arch = "x86_64")]
+        {
+            use bitnet_simd::dispatch::{Avx512VnniToken, AvxVnniToken};
+            return Ok(match self {
+                Path::Avx512Vnni | Path::Avx512VnniYmm => {
+                    Avx512VnniToken::get().map_err(isa_error)?.is_some()
+                }
+                Path::AvxVnni => AvxVnniToken::get().map_err(isa_error)?.is_some(),
+                Path::Avx2 => matches!(level, Level::Avx2(_) | Level::Avx512(_)),
+                Path::Reference => true,
+            });
+        }
+        #[allow(unreachable_code)]
+        Ok(self == Path::Reference)
+    }
+
+    /// `Ok` if the path may run, else the error a forced call returns.
+    fn check(self) -> Result<(), QuantError> {
+        if self.available()? {
+            Ok(())
+        } else {
+            Err(QuantError::Invalid {
+                what: "kernel path",
+                reason: format!(
+                    "{self:?} needs CPU features this machine or the ISA ceiling does not allow"
+                ),
+            })
+        }
+    }
+}
+
+/// Calls the 256-bit kernel `$f` of a ymm path (`Avx512VnniYmm`, `AvxVnni` or `Avx2`).
+#[cfg(target_arch = "x86_64")]
+macro_rules! ymm {
+    ($path:expr, $f:ident($($arg:expr),*)) => {
+        // SAFETY: a path runs only after `Path::check` found its CPU features (the AVX2 level
+        // includes FMA and F16C; the VNNI tokens include it).
+        unsafe {
+            match $path {
+                Path::Avx512VnniYmm => avx_vnni::evex::$f($($arg),*),
+                Path::AvxVnni => avx_vnni::$f($($arg),*),
+                _ => avx2::$f($($arg),*),
+            }
+        }
+    };
 }
 
 fn isa_error(e: bitnet_simd::IsaError) -> QuantError {
@@ -136,17 +200,29 @@ pub fn gemv(
 }
 
 /// `y[t * rows + r] = W[r] · x[t]` for every token (`Y = X W^T`, token-major), on every core
-/// `par` allows.
+/// `par` allows, on the best path for the format ([`Path::for_format`]).
 pub fn gemm(
     w: &TernaryWeights<'_>,
     x: Activations<'_>,
     y: &mut [f32],
     par: Par,
 ) -> Result<(), QuantError> {
+    gemm_on(Path::for_format(w.format())?, w, x, y, par)
+}
+
+/// [`gemm`] on the given path (tests, benchmarks, a user's own choice); an error if this CPU or
+/// the ISA ceiling does not allow it ([`Path::available`]).
+pub fn gemm_on(
+    path: Path,
+    w: &TernaryWeights<'_>,
+    x: Activations<'_>,
+    y: &mut [f32],
+    par: Par,
+) -> Result<(), QuantError> {
+    path.check()?;
     reference::check_pair(w, x)?;
     let (rows, tokens, k) = (w.rows(), x.tokens(), w.k());
     check_len("output", elements(tokens, rows)?, y.len())?;
-    let path = Path::for_format(w.format())?;
     if rows == 0 || tokens == 0 {
         return Ok(());
     }
@@ -247,6 +323,18 @@ pub fn gemm_native(
     y: &mut [f32],
     par: Par,
 ) -> Result<(), QuantError> {
+    gemm_native_on(Path::for_format(w.source())?, w, x, y, par)
+}
+
+/// [`gemm_native`] on the given path; an error if it may not run ([`Path::available`]).
+pub fn gemm_native_on(
+    path: Path,
+    w: &NativeTernary,
+    x: Activations<'_>,
+    y: &mut [f32],
+    par: Par,
+) -> Result<(), QuantError> {
+    path.check()?;
     let pairs = matches!(
         (w.source(), x),
         (TernaryFormat::I2s, Activations::Int8(_)) | (TernaryFormat::Tq2_0, Activations::Q8K(_))
@@ -269,7 +357,6 @@ pub fn gemm_native(
     }
     let (rows, tokens, k) = (w.rows(), x.tokens(), w.k());
     check_len("output", elements(tokens, rows)?, y.len())?;
-    let path = Path::for_format(w.source())?;
     if rows == 0 || tokens == 0 {
         return Ok(());
     }
@@ -290,13 +377,15 @@ pub fn gemm_native(
             let (act, (ds, sumqs)) = prepared.token(t);
             match (path, x) {
                 #[cfg(target_arch = "x86_64")]
-                (Path::Avx512Vnni | Path::Avx2, Activations::Int8(a)) => {
+                (
+                    Path::Avx512Vnni | Path::Avx512VnniYmm | Path::AvxVnni | Path::Avx2,
+                    Activations::Int8(a),
+                ) => {
                     let sums = if path == Path::Avx512Vnni {
                         // SAFETY: Path::Avx512Vnni only when the Avx512Vnni token exists.
                         unsafe { avx512vnni::native_i2s_dots(group, act) }
                     } else {
-                        // SAFETY: Path::Avx2 only at level AVX2 or AVX-512.
-                        unsafe { avx2::native_i2s_dots(group, act) }
+                        ymm!(path, native_i2s_dots(group, act))
                     };
                     let s = w.tensor_scale().expect("I2_S source");
                     for (o, &sumi) in res.iter_mut().zip(&sums) {
@@ -304,14 +393,16 @@ pub fn gemm_native(
                     }
                 }
                 #[cfg(target_arch = "x86_64")]
-                (Path::Avx512Vnni | Path::Avx2, Activations::Q8K(_)) => {
+                (
+                    Path::Avx512Vnni | Path::Avx512VnniYmm | Path::AvxVnni | Path::Avx2,
+                    Activations::Q8K(_),
+                ) => {
                     let scales = w.group_scales(g);
                     *res = if path == Path::Avx512Vnni {
                         // SAFETY: as above.
                         unsafe { avx512vnni::native_tq_dots(group, scales, act, ds, sumqs) }
                     } else {
-                        // SAFETY: as above (FMA is part of the AVX2 level).
-                        unsafe { avx2::native_tq_dots(group, scales, act, ds, sumqs) }
+                        ymm!(path, native_tq_dots(group, scales, act, ds, sumqs))
                     };
                 }
                 _ => native_reference(w, x, t, r0, n, res),
@@ -544,14 +635,17 @@ fn rows_dot(
     let rows: [&[u8]; ROWS] = std::array::from_fn(|i| w.row(r0 + i.min(n - 1)));
     match (path, w.format(), x) {
         #[cfg(target_arch = "x86_64")]
-        (Path::Avx512Vnni | Path::Avx2, TernaryFormat::I2s, Activations::Int8(a)) => {
+        (
+            Path::Avx512Vnni | Path::Avx512VnniYmm | Path::AvxVnni | Path::Avx2,
+            TernaryFormat::I2s,
+            Activations::Int8(a),
+        ) => {
             let sums = if path == Path::Avx512Vnni {
-                // SAFETY: Path::Avx512Vnni is chosen only when the Avx512Vnni token exists (CPU
-                // and ceiling allow AVX-512 F/BW/VL + VNNI).
+                // SAFETY: Path::Avx512Vnni runs only when the Avx512Vnni token exists (CPU and
+                // ceiling allow AVX-512 F/BW/VL + VNNI).
                 unsafe { avx512vnni::i2s_dots(&rows, act) }
             } else {
-                // SAFETY: Path::Avx2 is chosen only at level AVX2 or AVX-512 (AVX2 present).
-                unsafe { avx2::i2s_dots(&rows, act) }
+                ymm!(path, i2s_dots(&rows, act))
             };
             let s = w.tensor_scale().expect("I2_S");
             let (a_t, q_sum) = (a.scales()[t], a.sums()[t]);
@@ -561,24 +655,29 @@ fn rows_dot(
             }
         }
         #[cfg(target_arch = "x86_64")]
-        (Path::Avx512Vnni | Path::Avx2, TernaryFormat::Tq2_0, Activations::Q8K(_)) => {
+        (
+            Path::Avx512Vnni | Path::Avx512VnniYmm | Path::AvxVnni | Path::Avx2,
+            TernaryFormat::Tq2_0,
+            Activations::Q8K(_),
+        ) => {
             *res = if path == Path::Avx512Vnni {
                 // SAFETY: as above (the token's level includes F16C: bitnet-simd checks it).
                 unsafe { avx512vnni::tq2_0_dots(&rows, act, ds, sumqs) }
             } else {
-                // SAFETY: as above (bitnet-simd's AVX2 level includes FMA and F16C).
-                unsafe { avx2::tq2_0_dots(&rows, act, ds, sumqs) }
+                ymm!(path, tq2_0_dots(&rows, act, ds, sumqs))
             };
         }
         #[cfg(target_arch = "x86_64")]
-        (Path::Avx512Vnni | Path::Avx2, TernaryFormat::Tq1_0, Activations::Q8K(_)) => {
+        (
+            Path::Avx512Vnni | Path::Avx512VnniYmm | Path::AvxVnni | Path::Avx2,
+            TernaryFormat::Tq1_0,
+            Activations::Q8K(_),
+        ) => {
             *res = if path == Path::Avx512Vnni {
-                // SAFETY: Path::Avx512Vnni only when the Avx512Vnni token exists.
+                // SAFETY: as above.
                 unsafe { avx512vnni::tq1_0_dots(&rows, act, ds, sumqs) }
             } else {
-                // SAFETY: Path::Avx2 only at level AVX2 or AVX-512, which bitnet-simd grants only
-                // with AVX2, FMA and F16C.
-                unsafe { avx2::tq1_0_dots(&rows, act, ds, sumqs) }
+                ymm!(path, tq1_0_dots(&rows, act, ds, sumqs))
             };
         }
         _ => {
