@@ -13,6 +13,8 @@
 //! activations: `Σ w_b · q = 2 Σ_{bit = 1} q − Σ q`, exact, then `f32(·) / a · β_w`
 //! (`≤ 3 ε |y_exact|`).
 
+pub mod kernels;
+
 use crate::activations::Int8Activations;
 use crate::error::{QuantError, check_finite, check_k, check_len, elements, try_filled};
 use crate::ternary::ScaleGroup;
@@ -75,9 +77,30 @@ pub struct BinaryMatrix {
     cols: usize,
     bits: Vec<u64>,
     scales: Vec<f32>,
+    /// Set bits (+1 weights) per row, counted once: the int8 kernels' correction term.
+    ones: Vec<u32>,
 }
 
 impl BinaryMatrix {
+    /// The matrix of validated parts, with its per-row counts of +1 weights.
+    fn new(rows: usize, cols: usize, bits: Vec<u64>, scales: Vec<f32>) -> BinaryMatrix {
+        // Empty when rows hold no bits (then every count is 0; rows may be huge).
+        let ones = match words_per_row(cols) {
+            0 => Vec::new(),
+            wpr => bits
+                .chunks_exact(wpr)
+                .map(|r| r.iter().map(|w| w.count_ones()).sum())
+                .collect(),
+        };
+        BinaryMatrix {
+            rows,
+            cols,
+            bits,
+            scales,
+            ones,
+        }
+    }
+
     /// Binarizes the row-major `rows x cols` `weights` (module docs) with one scale per tensor
     /// ([`ScaleGroup::Tensor`]) or per row ([`ScaleGroup::Row`]; blocks are not supported).
     pub fn binarize(
@@ -128,12 +151,7 @@ impl BinaryMatrix {
                 }
             }
         }
-        Ok(BinaryMatrix {
-            rows,
-            cols,
-            bits,
-            scales,
-        })
+        Ok(BinaryMatrix::new(rows, cols, bits, scales))
     }
 
     /// A matrix from packed rows (`rows * ceil(cols / 64)` words, zero padding bits) and one
@@ -171,12 +189,7 @@ impl BinaryMatrix {
                 });
             }
         }
-        Ok(BinaryMatrix {
-            rows,
-            cols,
-            bits,
-            scales,
-        })
+        Ok(BinaryMatrix::new(rows, cols, bits, scales))
     }
 
     /// Rows.
@@ -196,6 +209,15 @@ impl BinaryMatrix {
     pub fn row(&self, r: usize) -> &[u64] {
         let wpr = words_per_row(self.cols);
         &self.bits[r * wpr..(r + 1) * wpr]
+    }
+
+    /// The number of +1 weights (set bits) of row `r`.
+    ///
+    /// # Panics
+    /// If `r >= rows`.
+    pub fn ones(&self, r: usize) -> u32 {
+        assert!(r < self.rows, "row {r} of {}", self.rows);
+        self.ones.get(r).copied().unwrap_or(0)
     }
 
     /// The scale of row `r`.
