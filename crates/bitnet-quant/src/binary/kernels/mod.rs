@@ -8,6 +8,11 @@
 //! | `Avx2` (`avx2.rs`) | nibble-table `vpshufb` popcount, 4 rows per activation load | bits spread to byte masks, `vpsadbw` |
 //! | `Scalar` | u64 `count_ones`, 4 rows per activation word (the log's row batching) | 4 rows per activation byte |
 //!
+//! The optimisation log's `matmul_1bit_*` variants, as they exist here: `_packed` (64 weights
+//! per word: the format itself), `_optimized` (row batching: every path), `_parallel` / `_thread`
+//! (`Par`), `_avx512` (`vpopcntq`, with 64-bit rather than 32-bit lanes), `_ultra` (word-level
+//! popcount: the scalar path); `_neon` is not written (no aarch64 toolchain here).
+//!
 //! Rows go to threads in groups of four ([`Par::for_each_range`]), each writing its own outputs;
 //! int8 activations are biased to unsigned once per call, in scratch from the pool.
 
