@@ -8,15 +8,18 @@
 //! - `ternary/gemm_*`: `m` tokens; ops (2 per weight and token) against the int8 peak.
 //!
 //! Functions: `i2_s`, `tq2_0`, `tq1_0` (public layouts as GGUF stores them), `native_i2_s` and
-//! `native_tq2_0` (repacked into the four-row interleaved layout of `formats::native`), `f32`
-//! (bitnet-gemm on f32 weights: 16x the bytes).
+//! `native_tq2_0` (repacked into the four-row interleaved layout of `formats::native`), `lut`
+//! (I2_S repacked for the lookup-table kernel of `lut`), `f32` (bitnet-gemm on f32 weights: 16x
+//! the bytes); in the cache and GEMM groups also `native_i2_s_avx2` and `lut_avx2`, both forced
+//! onto AVX2 (what a CPU without VNNI runs), against the AVX2 int8 peak.
 
 use std::hint::black_box;
 
 use bitnet_benches::{RowMeta, criterion_config};
 use bitnet_gemm::{MatMut, MatRef};
 use bitnet_quant::formats::native::NativeTernary;
-use bitnet_quant::kernels;
+use bitnet_quant::kernels::{self, Path};
+use bitnet_quant::lut::{self, LutPath, LutTernary};
 use bitnet_quant::reference::Activations;
 use bitnet_quant::{ActScale, Int8Activations, PackedTernary, Par, Q8KActivations, TernaryFormat};
 use bitnet_simd::CpuFeatures;
@@ -53,24 +56,45 @@ fn fma_peak(threads: &str) -> String {
 enum Kind {
     Public(TernaryFormat),
     Native(TernaryFormat),
+    /// Native I2_S forced onto the AVX2 (`vpmaddubsw`) path.
+    NativeAvx2,
+    /// The LUT layout, on the best path or a forced one.
+    Lut(Option<LutPath>),
     F32,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 7] = [
         Kind::Public(TernaryFormat::I2s),
         Kind::Public(TernaryFormat::Tq2_0),
         Kind::Public(TernaryFormat::Tq1_0),
         Kind::Native(TernaryFormat::I2s),
         Kind::Native(TernaryFormat::Tq2_0),
+        Kind::Lut(None),
         Kind::F32,
     ];
+
+    /// The AVX2 comparison of the LUT and multiply-based kernels (machines without VNNI run
+    /// these paths).
+    const AVX2: [Kind; 2] = [Kind::NativeAvx2, Kind::Lut(Some(LutPath::Avx2))];
 
     fn name(self) -> String {
         match self {
             Kind::Public(f) => f.name().to_lowercase(),
             Kind::Native(f) => format!("native_{}", f.name().to_lowercase()),
+            Kind::NativeAvx2 => "native_i2_s_avx2".into(),
+            Kind::Lut(None) => "lut".into(),
+            Kind::Lut(Some(p)) => format!("lut_{}", format!("{p:?}").to_lowercase()),
             Kind::F32 => "f32".into(),
+        }
+    }
+
+    /// Whether this machine runs the column.
+    fn runs(self) -> bool {
+        match self {
+            Kind::NativeAvx2 => Path::Avx2.available().unwrap(),
+            Kind::Lut(Some(p)) => p.available().unwrap(),
+            _ => true,
         }
     }
 
@@ -84,6 +108,13 @@ impl Kind {
             Kind::Native(f) => format!(
                 "kernels::gemm_native, {f} repacked to the 4-row interleaved layout x {}",
                 acts_name(f)
+            ),
+            Kind::NativeAvx2 => "kernels::gemm_native_on(Path::Avx2), I2_S repacked to the 4-row \
+                                 interleaved layout x per-token int8"
+                .into(),
+            Kind::Lut(p) => format!(
+                "lut::gemm{}, I2_S repacked to the LUT2 layout x per-token int8 tables",
+                p.map_or(String::new(), |p| format!("_on(LutPath::{p:?})"))
             ),
             Kind::F32 => "bitnet_gemm (gemv / gemm) on f32 weights of the same shape".into(),
         }
@@ -102,6 +133,7 @@ fn acts_name(f: TernaryFormat) -> &'static str {
 enum Weights {
     Public(Vec<PackedTernary>),
     Native(Vec<NativeTernary>),
+    Lut(Vec<LutTernary>),
     F32(Vec<Vec<f32>>),
 }
 
@@ -113,10 +145,19 @@ impl Weights {
                 let p = PackedTernary::quantize(f, &w, rows, k).unwrap();
                 Weights::Public((0..copies).map(|_| p.clone()).collect())
             }
-            Kind::Native(f) => {
+            Kind::Native(_) | Kind::NativeAvx2 => {
+                let f = match kind {
+                    Kind::Native(f) => f,
+                    _ => TernaryFormat::I2s,
+                };
                 let p = PackedTernary::quantize(f, &w, rows, k).unwrap();
                 let n = NativeTernary::repack(&p.view()).unwrap();
                 Weights::Native((0..copies).map(|_| n.clone()).collect())
+            }
+            Kind::Lut(_) => {
+                let p = PackedTernary::quantize(TernaryFormat::I2s, &w, rows, k).unwrap();
+                let l = LutTernary::repack(&p.view()).unwrap();
+                Weights::Lut((0..copies).map(|_| l.clone()).collect())
             }
             Kind::F32 => Weights::F32((0..copies).map(|_| w.clone()).collect()),
         }
@@ -126,6 +167,7 @@ impl Weights {
         match self {
             Weights::Public(v) => v[0].bytes().len(),
             Weights::Native(v) => v[0].code_bytes(),
+            Weights::Lut(v) => v[0].code_bytes(),
             Weights::F32(v) => v[0].len() * 4,
         }
     }
@@ -157,7 +199,17 @@ impl Acts {
 }
 
 /// Runs copy `i` of the weights on all tokens of `a` into `y`.
-fn run(w: &Weights, i: usize, a: &Acts, rows: usize, k: usize, y: &mut [f32], par: Par) {
+#[allow(clippy::too_many_arguments)]
+fn run(
+    kind: Kind,
+    w: &Weights,
+    i: usize,
+    a: &Acts,
+    rows: usize,
+    k: usize,
+    y: &mut [f32],
+    par: Par,
+) {
     let tokens = a.int8.tokens();
     match w {
         Weights::Public(copies) => {
@@ -167,8 +219,16 @@ fn run(w: &Weights, i: usize, a: &Acts, rows: usize, k: usize, y: &mut [f32], pa
         }
         Weights::Native(copies) => {
             let n = &copies[i];
-            kernels::gemm_native(n, a.for_format(n.source()), y, par).unwrap();
+            let x = a.for_format(n.source());
+            match kind {
+                Kind::NativeAvx2 => kernels::gemm_native_on(Path::Avx2, n, x, y, par).unwrap(),
+                _ => kernels::gemm_native(n, x, y, par).unwrap(),
+            }
         }
+        Weights::Lut(copies) => match kind {
+            Kind::Lut(Some(p)) => lut::gemm_on(p, &copies[i], &a.int8, y, par).unwrap(),
+            _ => lut::gemm(&copies[i], &a.int8, y, par).unwrap(),
+        },
         Weights::F32(copies) => {
             let w = MatRef::new(&copies[i], k, rows, 1, k).unwrap();
             if tokens == 1 {
@@ -219,7 +279,7 @@ fn gemv_dram(c: &mut Criterion, all: bool) {
             g.bench_function(BenchmarkId::new(kind.name(), &label), |b| {
                 b.iter(|| {
                     i = (i + 1) % copies;
-                    run(&w, i, &acts, rows, k, black_box(&mut y), par)
+                    run(kind, &w, i, &acts, rows, k, black_box(&mut y), par)
                 })
             });
         }
@@ -237,12 +297,14 @@ fn gemv_cache(c: &mut Criterion, all: bool) {
         let mut y = vec![0f32; rows];
         let ops = 2.0 * (rows * k) as f64;
         g.throughput(Throughput::Elements(ops as u64));
-        for kind in Kind::ALL {
+        for kind in Kind::ALL.into_iter().chain(Kind::AVX2).filter(|k| k.runs()) {
             let w = Weights::new(kind, rows, k, 1);
-            let (unit, limit) = if kind == Kind::F32 {
-                ("GFLOP/s", fma_peak(t))
-            } else {
-                ("GOPS", int8_peak(t))
+            let (unit, limit) = match kind {
+                Kind::F32 => ("GFLOP/s", fma_peak(t)),
+                Kind::NativeAvx2 | Kind::Lut(Some(LutPath::Avx2)) => {
+                    ("GOPS", format!("int8_dot_avx2/{t}"))
+                }
+                _ => ("GOPS", int8_peak(t)),
             };
             RowMeta::new(&name, &kind.name(), &label)
                 .throughput(unit, ops)
@@ -254,7 +316,7 @@ fn gemv_cache(c: &mut Criterion, all: bool) {
                 ))
                 .record();
             g.bench_function(BenchmarkId::new(kind.name(), &label), |b| {
-                b.iter(|| run(&w, 0, &acts, rows, k, black_box(&mut y), par))
+                b.iter(|| run(kind, &w, 0, &acts, rows, k, black_box(&mut y), par))
             });
         }
     }
@@ -281,12 +343,14 @@ fn gemm(c: &mut Criterion, all: bool) {
         let mut y = vec![0f32; m * rows];
         let ops = 2.0 * (rows * k * m) as f64;
         g.throughput(Throughput::Elements(ops as u64));
-        for kind in Kind::ALL {
+        for kind in Kind::ALL.into_iter().chain(Kind::AVX2).filter(|k| k.runs()) {
             let w = Weights::new(kind, rows, k, 1);
-            let (unit, limit) = if kind == Kind::F32 {
-                ("GFLOP/s", fma_peak(t))
-            } else {
-                ("GOPS", int8_peak(t))
+            let (unit, limit) = match kind {
+                Kind::F32 => ("GFLOP/s", fma_peak(t)),
+                Kind::NativeAvx2 | Kind::Lut(Some(LutPath::Avx2)) => {
+                    ("GOPS", format!("int8_dot_avx2/{t}"))
+                }
+                _ => ("GOPS", int8_peak(t)),
             };
             RowMeta::new(&name, &kind.name(), &label)
                 .throughput(unit, ops)
@@ -294,7 +358,7 @@ fn gemm(c: &mut Criterion, all: bool) {
                 .note(format!("{}; 2 ops per weight and token", kind.note()))
                 .record();
             g.bench_function(BenchmarkId::new(kind.name(), &label), |b| {
-                b.iter(|| run(&w, 0, &acts, rows, k, black_box(&mut y), par))
+                b.iter(|| run(kind, &w, 0, &acts, rows, k, black_box(&mut y), par))
             });
         }
     }

@@ -38,6 +38,7 @@ pub mod binary;
 pub mod error;
 pub mod formats;
 pub mod kernels;
+pub mod lut;
 #[cfg(target_arch = "x86_64")]
 mod quantize_avx2;
 pub mod reference;

@@ -1,0 +1,273 @@
+//! A lookup-table ternary kernel in the T-MAC / bitnet.cpp TL1 style: weights in pairs, each
+//! pair a 4-bit index into a 16-entry table of that activation pair's nine possible sums,
+//! looked up for 64 rows at once with byte shuffles (`vpshufb`).
+//!
+//! Layout (`LUT2`, [`LutTernary`], repacked from I2_S; `docs/FORMATS.md`): rows in tiles of
+//! [`TILE_ROWS`] (the last padded with zero weights); within a tile, weight group `g` (weights
+//! `4g..4g+4` of every row) is 64 bytes, byte `r` = `idx(w[4g], w[4g+1]) | idx(w[4g+2],
+//! w[4g+3]) << 4` for row `r` of the tile, `idx(w0, w1) = 3 (w0 + 1) + (w1 + 1)` (0..9; 4 is
+//! the pair of zeros). Two bits per weight, as I2_S.
+//!
+//! Tables ([`build_tables`], per token, once per call): for activation pair `j`
+//! (`q[2j], q[2j+1]`), `T_j[c] = (c / 3 − 1) q[2j] + (c % 3 − 1) q[2j+1]` for `c < 9` and 0 for
+//! `c ≥ 9`, stored as 16 low bytes then 16 high bytes of the i16 (`|T| ≤ 256`): 32 bytes per
+//! pair. A lookup of both bytes with the same indices, interleaved (`vpunpck*bw`), is the exact
+//! i16 `T`; i16 sums are widened to i32 every [`FLUSH_GROUPS`] groups (126 pairs: at most
+//! 126 · 256 = 32256 in magnitude).
+//!
+//! The result `Σ w · q` is I2_S's integer, so the float steps are the reference's and the output
+//! is bit-identical to [`crate::reference`] on I2_S. TQ2_0 and TQ1_0 are not repacked: their
+//! scale per 256 weights would add a float step per block and lookup pair.
+//!
+//! Measured against the multiply-based kernels in `docs/BENCHMARKS.md` (`ternary/*`, columns
+//! `lut` and `lut_avx2`): see the README for where it stands.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
+use bitnet_simd::par::SharedOut;
+use bitnet_simd::{AlignedVec, Level, Par, ScratchPool};
+
+use crate::activations::Int8Activations;
+use crate::error::{QuantError, check_len, elements};
+use crate::formats::{TernaryFormat, TernaryWeights};
+use crate::reference;
+
+/// Rows per tile (one zmm of index bytes).
+pub const TILE_ROWS: usize = 64;
+
+/// Weight groups (4 weights, 2 lookups) between widenings of the i16 sums.
+const FLUSH_GROUPS: usize = 63;
+
+/// The index of the weight pair `(w0, w1)` given as codes `c = w + 1`.
+fn pair_index(c0: u8, c1: u8) -> u8 {
+    3 * c0 + c1
+}
+
+/// A ternary matrix in the `LUT2` layout (module docs), with I2_S's tensor scale.
+#[derive(Clone, Debug)]
+pub struct LutTernary {
+    rows: usize,
+    k: usize,
+    codes: AlignedVec<u8>,
+    scale: f32,
+}
+
+impl LutTernary {
+    /// Repacks a validated I2_S tensor (`k` is then a multiple of 128, so of 4).
+    pub fn repack(w: &TernaryWeights<'_>) -> Result<LutTernary, QuantError> {
+        if w.format() != TernaryFormat::I2s {
+            return Err(QuantError::Invalid {
+                what: "format",
+                reason: format!(
+                    "the LUT layout is repacked from I2_S only ({} has a scale per 256 weights)",
+                    w.format()
+                ),
+            });
+        }
+        let (rows, k) = (w.rows(), w.k());
+        let groups = k / 4;
+        let tiles = rows.div_ceil(TILE_ROWS);
+        // Padding rows hold the pair of zeros (index 4) in both nibbles.
+        let mut codes = AlignedVec::from_slice(&vec![0x44u8; tiles * groups * 64]);
+        for r in 0..rows {
+            let (c, _) = w.row_codes(r);
+            let (tile, lane) = (r / TILE_ROWS, r % TILE_ROWS);
+            for g in 0..groups {
+                let lo = pair_index(c[4 * g], c[4 * g + 1]);
+                let hi = pair_index(c[4 * g + 2], c[4 * g + 3]);
+                codes[(tile * groups + g) * 64 + lane] = lo | hi << 4;
+            }
+        }
+        Ok(LutTernary {
+            rows,
+            k,
+            codes,
+            scale: w.tensor_scale().expect("I2_S"),
+        })
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Weights per row.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The tensor scale.
+    pub fn scale(&self) -> f32 {
+        self.scale
+    }
+
+    /// Bytes of indices (what a GEMV reads).
+    pub fn code_bytes(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// Tile `t`'s `k / 4` groups of 64 index bytes (rows `64t..64t + 64`).
+    ///
+    /// # Panics
+    /// If `t >= rows.div_ceil(64)`.
+    pub fn tile(&self, t: usize) -> &[u8] {
+        let n = self.k / 4 * 64;
+        &self.codes[t * n..(t + 1) * n]
+    }
+}
+
+/// Writes the tables of one token's `k` activations (`k` a multiple of 4) into `out`
+/// (`k / 2 × 32` bytes; module docs).
+pub fn build_tables(q: &[i8], out: &mut [u8]) {
+    debug_assert!(q.len().is_multiple_of(2) && out.len() == q.len() / 2 * 32);
+    // The pair of codes (c / 3, c % 3) − 1 of each index.
+    const W0: [i16; 16] = [-1, -1, -1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
+    const W1: [i16; 16] = [-1, 0, 1, -1, 0, 1, -1, 0, 1, 0, 0, 0, 0, 0, 0, 0];
+    for (pair, table) in q.chunks_exact(2).zip(out.chunks_exact_mut(32)) {
+        let (a0, a1) = (i16::from(pair[0]), i16::from(pair[1]));
+        let (lo, hi) = table.split_at_mut(16);
+        for c in 0..16 {
+            let [l, h] = (W0[c] * a0 + W1[c] * a1).to_le_bytes();
+            lo[c] = l;
+            hi[c] = h;
+        }
+    }
+}
+
+/// The instruction family a LUT call runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LutPath {
+    /// `vpshufb` zmm (AVX-512 BW).
+    Avx512,
+    /// `vpshufb` ymm.
+    Avx2,
+    /// Table lookups in portable Rust.
+    Scalar,
+}
+
+impl LutPath {
+    /// Every path, fastest first.
+    pub const ALL: [LutPath; 3] = [LutPath::Avx512, LutPath::Avx2, LutPath::Scalar];
+
+    /// The fastest path the active ceiling allows.
+    pub fn best() -> Result<LutPath, QuantError> {
+        for path in LutPath::ALL {
+            if path.available()? {
+                return Ok(path);
+            }
+        }
+        Ok(LutPath::Scalar)
+    }
+
+    /// Whether this CPU, under the active ceiling, may run the path.
+    pub fn available(self) -> Result<bool, QuantError> {
+        let level = Level::active().map_err(|e| QuantError::Invalid {
+            what: "ISA",
+            reason: e.to_string(),
+        })?;
+        Ok(match self {
+            LutPath::Avx512 => cfg!(target_arch = "x86_64") && matches!(level, Level::Avx512(_)),
+            LutPath::Avx2 => {
+                cfg!(target_arch = "x86_64") && matches!(level, Level::Avx2(_) | Level::Avx512(_))
+            }
+            LutPath::Scalar => true,
+        })
+    }
+}
+
+/// `y[t * rows + r] = W[r] · x[t]` (as [`crate::reference`] on the I2_S source, bit-identical)
+/// on the fastest path and every core `par` allows.
+pub fn gemm(
+    w: &LutTernary,
+    x: &Int8Activations,
+    y: &mut [f32],
+    par: Par,
+) -> Result<(), QuantError> {
+    gemm_on(LutPath::best()?, w, x, y, par)
+}
+
+/// [`gemm`] on the given path; an error where it may not run.
+pub fn gemm_on(
+    path: LutPath,
+    w: &LutTernary,
+    x: &Int8Activations,
+    y: &mut [f32],
+    par: Par,
+) -> Result<(), QuantError> {
+    if !path.available()? {
+        return Err(QuantError::Invalid {
+            what: "kernel path",
+            reason: format!(
+                "{path:?} needs CPU features this machine or the ISA ceiling does not allow"
+            ),
+        });
+    }
+    if x.k() != w.k {
+        return Err(QuantError::Mismatch {
+            what: "k of weights and activations",
+            left: w.k,
+            right: x.k(),
+        });
+    }
+    let (rows, tokens, k) = (w.rows, x.tokens(), w.k);
+    check_len("output", elements(tokens, rows)?, y.len())?;
+    if rows == 0 || tokens == 0 {
+        return Ok(());
+    }
+    let (groups, stride) = (k / 4, k / 2 * 32);
+    let mut tables = ScratchPool::global().take_uninit::<u8>(tokens * stride);
+    for t in 0..tokens {
+        build_tables(x.row(t), &mut tables[t * stride..(t + 1) * stride]);
+    }
+    let tables = &tables[..];
+    let out = SharedOut::new(y.as_mut_ptr());
+    let par = par.for_bytes(w.code_bytes().saturating_mul(tokens));
+    par.for_each_range(rows.div_ceil(TILE_ROWS), 1, |tiles| {
+        for tile_index in tiles {
+            let tile = w.tile(tile_index);
+            let (r0, n) = (
+                tile_index * TILE_ROWS,
+                TILE_ROWS.min(rows - tile_index * TILE_ROWS),
+            );
+            for t in 0..tokens {
+                let tab = &tables[t * stride..(t + 1) * stride];
+                let sums = match path {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: checked above: the AVX-512 level (F/BW) may run.
+                    LutPath::Avx512 => unsafe { avx512::tile_dots(tile, tab, groups) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: checked above: the AVX2 level may run.
+                    LutPath::Avx2 => unsafe { avx2::tile_dots(tile, tab, groups) },
+                    _ => tile_dots(tile, tab, groups),
+                };
+                let (a, q_sum) = (x.scales()[t], x.sums()[t]);
+                for (i, &sum) in sums.iter().enumerate().take(n) {
+                    // Σ code · q = Σ w · q + Σ q: the reference's float steps, bit-identical.
+                    let v = reference::finish_i2s(sum + q_sum, q_sum, a, w.scale);
+                    // SAFETY: (t, r0 + i) is inside y (tokens × rows, checked above) and this
+                    // task owns tile `tile_index`: no other thread writes these rows.
+                    unsafe { *out.at(t * rows + r0 + i) = v };
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The scalar kernel: the same lookups, one row at a time.
+fn tile_dots(tile: &[u8], tables: &[u8], groups: usize) -> [i32; TILE_ROWS] {
+    let mut rows = [0i32; TILE_ROWS];
+    for g in 0..groups {
+        let idx = &tile[g * 64..(g + 1) * 64];
+        for (h, table) in tables[g * 64..(g + 1) * 64].chunks_exact(32).enumerate() {
+            for (sum, &b) in rows.iter_mut().zip(idx) {
+                let c = usize::from(b >> (4 * h) & 0x0f);
+                *sum += i32::from(i16::from_le_bytes([table[c], table[16 + c]]));
+            }
+        }
+    }
+    rows
+}
