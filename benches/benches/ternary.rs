@@ -11,7 +11,8 @@
 //! `native_tq2_0` (repacked into the four-row interleaved layout of `formats::native`), `lut`
 //! (I2_S repacked for the lookup-table kernel of `lut`), `f32` (bitnet-gemm on f32 weights: 16x
 //! the bytes); in the cache and GEMM groups also `native_i2_s_avx2` and `lut_avx2`, both forced
-//! onto AVX2 (what a CPU without VNNI runs), against the AVX2 int8 peak.
+//! onto AVX2 (what a CPU without VNNI runs), against the AVX2 int8 peak, and `lut_tq2_0` (the LUT
+//! kernel on TQ2_0, block scales and all).
 
 use std::hint::black_box;
 
@@ -58,8 +59,8 @@ enum Kind {
     Native(TernaryFormat),
     /// Native I2_S forced onto the AVX2 (`vpmaddubsw`) path.
     NativeAvx2,
-    /// The LUT layout, on the best path or a forced one.
-    Lut(Option<LutPath>),
+    /// The LUT layout repacked from a format, on the best path or a forced one.
+    Lut(TernaryFormat, Option<LutPath>),
     F32,
 }
 
@@ -70,21 +71,30 @@ impl Kind {
         Kind::Public(TernaryFormat::Tq1_0),
         Kind::Native(TernaryFormat::I2s),
         Kind::Native(TernaryFormat::Tq2_0),
-        Kind::Lut(None),
+        Kind::Lut(TernaryFormat::I2s, None),
         Kind::F32,
     ];
 
     /// The AVX2 comparison of the LUT and multiply-based kernels (machines without VNNI run
     /// these paths).
-    const AVX2: [Kind; 2] = [Kind::NativeAvx2, Kind::Lut(Some(LutPath::Avx2))];
+    const AVX2: [Kind; 2] = [
+        Kind::NativeAvx2,
+        Kind::Lut(TernaryFormat::I2s, Some(LutPath::Avx2)),
+    ];
+
+    /// The LUT kernel on TQ2_0 (block scales), for the cache and GEMM groups.
+    const LUT_TQ: [Kind; 1] = [Kind::Lut(TernaryFormat::Tq2_0, None)];
 
     fn name(self) -> String {
         match self {
             Kind::Public(f) => f.name().to_lowercase(),
             Kind::Native(f) => format!("native_{}", f.name().to_lowercase()),
             Kind::NativeAvx2 => "native_i2_s_avx2".into(),
-            Kind::Lut(None) => "lut".into(),
-            Kind::Lut(Some(p)) => format!("lut_{}", format!("{p:?}").to_lowercase()),
+            Kind::Lut(TernaryFormat::I2s, None) => "lut".into(),
+            Kind::Lut(TernaryFormat::I2s, Some(p)) => {
+                format!("lut_{}", format!("{p:?}").to_lowercase())
+            }
+            Kind::Lut(f, _) => format!("lut_{}", f.name().to_lowercase()),
             Kind::F32 => "f32".into(),
         }
     }
@@ -93,7 +103,7 @@ impl Kind {
     fn runs(self) -> bool {
         match self {
             Kind::NativeAvx2 => Path::Avx2.available().unwrap(),
-            Kind::Lut(Some(p)) => p.available().unwrap(),
+            Kind::Lut(_, Some(p)) => p.available().unwrap(),
             _ => true,
         }
     }
@@ -112,9 +122,10 @@ impl Kind {
             Kind::NativeAvx2 => "kernels::gemm_native_on(Path::Avx2), I2_S repacked to the 4-row \
                                  interleaved layout x per-token int8"
                 .into(),
-            Kind::Lut(p) => format!(
-                "lut::gemm{}, I2_S repacked to the LUT2 layout x per-token int8 tables",
-                p.map_or(String::new(), |p| format!("_on(LutPath::{p:?})"))
+            Kind::Lut(f, p) => format!(
+                "lut::gemm{}, {f} repacked to the LUT2 layout x tables of {}",
+                p.map_or(String::new(), |p| format!("_on(LutPath::{p:?})")),
+                acts_name(f)
             ),
             Kind::F32 => "bitnet_gemm (gemv / gemm) on f32 weights of the same shape".into(),
         }
@@ -154,8 +165,8 @@ impl Weights {
                 let n = NativeTernary::repack(&p.view()).unwrap();
                 Weights::Native((0..copies).map(|_| n.clone()).collect())
             }
-            Kind::Lut(_) => {
-                let p = PackedTernary::quantize(TernaryFormat::I2s, &w, rows, k).unwrap();
+            Kind::Lut(f, _) => {
+                let p = PackedTernary::quantize(f, &w, rows, k).unwrap();
                 let l = LutTernary::repack(&p.view()).unwrap();
                 Weights::Lut((0..copies).map(|_| l.clone()).collect())
             }
@@ -225,10 +236,13 @@ fn run(
                 _ => kernels::gemm_native(n, x, y, par).unwrap(),
             }
         }
-        Weights::Lut(copies) => match kind {
-            Kind::Lut(Some(p)) => lut::gemm_on(p, &copies[i], &a.int8, y, par).unwrap(),
-            _ => lut::gemm(&copies[i], &a.int8, y, par).unwrap(),
-        },
+        Weights::Lut(copies) => {
+            let (l, x) = (&copies[i], a.for_format(copies[i].source()));
+            match kind {
+                Kind::Lut(_, Some(p)) => lut::gemm_on(p, l, x, y, par).unwrap(),
+                _ => lut::gemm(l, x, y, par).unwrap(),
+            }
+        }
         Weights::F32(copies) => {
             let w = MatRef::new(&copies[i], k, rows, 1, k).unwrap();
             if tokens == 1 {
@@ -297,11 +311,16 @@ fn gemv_cache(c: &mut Criterion, all: bool) {
         let mut y = vec![0f32; rows];
         let ops = 2.0 * (rows * k) as f64;
         g.throughput(Throughput::Elements(ops as u64));
-        for kind in Kind::ALL.into_iter().chain(Kind::AVX2).filter(|k| k.runs()) {
+        for kind in Kind::ALL
+            .into_iter()
+            .chain(Kind::AVX2)
+            .chain(Kind::LUT_TQ)
+            .filter(|k| k.runs())
+        {
             let w = Weights::new(kind, rows, k, 1);
             let (unit, limit) = match kind {
                 Kind::F32 => ("GFLOP/s", fma_peak(t)),
-                Kind::NativeAvx2 | Kind::Lut(Some(LutPath::Avx2)) => {
+                Kind::NativeAvx2 | Kind::Lut(_, Some(LutPath::Avx2)) => {
                     ("GOPS", format!("int8_dot_avx2/{t}"))
                 }
                 _ => ("GOPS", int8_peak(t)),
@@ -343,11 +362,16 @@ fn gemm(c: &mut Criterion, all: bool) {
         let mut y = vec![0f32; m * rows];
         let ops = 2.0 * (rows * k * m) as f64;
         g.throughput(Throughput::Elements(ops as u64));
-        for kind in Kind::ALL.into_iter().chain(Kind::AVX2).filter(|k| k.runs()) {
+        for kind in Kind::ALL
+            .into_iter()
+            .chain(Kind::AVX2)
+            .chain(Kind::LUT_TQ)
+            .filter(|k| k.runs())
+        {
             let w = Weights::new(kind, rows, k, 1);
             let (unit, limit) = match kind {
                 Kind::F32 => ("GFLOP/s", fma_peak(t)),
-                Kind::NativeAvx2 | Kind::Lut(Some(LutPath::Avx2)) => {
+                Kind::NativeAvx2 | Kind::Lut(_, Some(LutPath::Avx2)) => {
                     ("GOPS", format!("int8_dot_avx2/{t}"))
                 }
                 _ => ("GOPS", int8_peak(t)),

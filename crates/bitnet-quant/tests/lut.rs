@@ -1,9 +1,9 @@
 //! The LUT kernel on every path this machine can run (under every ceiling), bit-identical to the
-//! reference on the I2_S tensor it was repacked from.
+//! reference on the tensor it was repacked from (I2_S, TQ2_0 and TQ1_0).
 
 use bitnet_quant::lut::{self, LutPath, LutTernary};
 use bitnet_quant::reference::{self, Activations};
-use bitnet_quant::{ActScale, Int8Activations, PackedTernary, Par, TernaryFormat};
+use bitnet_quant::{ActScale, Int8Activations, PackedTernary, Par, Q8KActivations, TernaryFormat};
 use bitnet_simd::isa::{Ceiling, Isa, testable_isas, with_ceiling};
 use proptest::prelude::*;
 
@@ -32,12 +32,12 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
-/// Runs every (ceiling, path) on `w` (I2_S) and `x` and compares with the reference.
-fn check(packed: &PackedTernary, x: &Int8Activations, par: Par) {
+/// Runs every (ceiling, path) on `packed` and `x` and compares with the reference.
+fn check(packed: &PackedTernary, x: Activations<'_>, par: Par) {
     let view = packed.view();
     let lut = LutTernary::repack(&view).unwrap();
     let mut want = vec![f32::NAN; x.tokens() * view.rows()];
-    reference::gemm(&view, Activations::Int8(x), &mut want).unwrap();
+    reference::gemm(&view, x, &mut want).unwrap();
     for c in ceilings() {
         for path in LutPath::ALL {
             if !with_ceiling(c, || path.available().unwrap()).unwrap() {
@@ -47,7 +47,7 @@ fn check(packed: &PackedTernary, x: &Int8Activations, par: Par) {
             with_ceiling(c, || lut::gemm_on(path, &lut, x, &mut y, par))
                 .unwrap()
                 .unwrap();
-            assert_eq!(bits(&y), bits(&want), "{c:?} {path:?}");
+            assert_eq!(bits(&y), bits(&want), "{c:?} {path:?} {}", view.format());
         }
     }
 }
@@ -61,12 +61,19 @@ proptest! {
         seed in any::<u64>(),
         threads in 1usize..3,
     ) {
-        let k = 128 * blocks128;
         let par = if threads == 1 { Par::Seq } else { Par::Threads(threads.try_into().unwrap()) };
-        let packed = PackedTernary::quantize(TernaryFormat::I2s, &values(rows * k, seed, 1.0), rows, k).unwrap();
-        let x = values(tokens * k, seed.rotate_left(17), 2.0);
-        let x = Int8Activations::quantize(&x, tokens, k, ActScale::PerToken).unwrap();
-        check(&packed, &x, par);
+        for format in TernaryFormat::ALL {
+            let k = if format == TernaryFormat::I2s { 128 * blocks128 } else { 256 * blocks128.div_ceil(2) };
+            let packed = PackedTernary::quantize(format, &values(rows * k, seed, 1.0), rows, k).unwrap();
+            let x = values(tokens * k, seed.rotate_left(17), 2.0);
+            if format == TernaryFormat::I2s {
+                let x = Int8Activations::quantize(&x, tokens, k, ActScale::PerToken).unwrap();
+                check(&packed, Activations::Int8(&x), par);
+            } else {
+                let x = Q8KActivations::quantize(&x, tokens, k).unwrap();
+                check(&packed, Activations::Q8K(&x), par);
+            }
+        }
     }
 }
 
@@ -80,7 +87,7 @@ fn extreme_sums_are_exact() {
             PackedTernary::quantize(TernaryFormat::I2s, &vec![w; rows * k], rows, k).unwrap();
         for q in [127i8, -127, -128] {
             let x = Int8Activations::from_parts(2, k, vec![q; 2 * k], vec![1.0, 0.5]).unwrap();
-            check(&packed, &x, Par::Seq);
+            check(&packed, Activations::Int8(&x), Par::Seq);
         }
     }
 }
@@ -100,16 +107,21 @@ fn paths_are_reported_and_bad_calls_are_errors() {
     let mut y = [0f32; 3];
     for path in LutPath::ALL {
         let got = with_ceiling(Ceiling::at(Isa::Scalar), || {
-            lut::gemm_on(path, &lut, &x, &mut y, Par::Seq)
+            lut::gemm_on(path, &lut, Activations::Int8(&x), &mut y, Par::Seq)
         })
         .unwrap();
         assert_eq!(got.is_ok(), path == LutPath::Scalar, "{path:?}");
     }
-    assert!(lut::gemm(&lut, &x, &mut [0f32; 2], Par::Seq).is_err());
+    assert!(lut::gemm(&lut, Activations::Int8(&x), &mut [0f32; 2], Par::Seq).is_err());
     let x2 = Int8Activations::quantize(&values(128, 2, 1.0), 1, 128, ActScale::PerToken).unwrap();
-    assert!(lut::gemm(&lut, &x2, &mut y, Par::Seq).is_err());
+    assert!(lut::gemm(&lut, Activations::Int8(&x2), &mut y, Par::Seq).is_err());
+    // TQ weights pair with Q8_K activations only, I2_S with int8 only.
     let tq = PackedTernary::quantize(TernaryFormat::Tq2_0, &values(3 * k, 1, 1.0), 3, k).unwrap();
-    assert!(LutTernary::repack(&tq.view()).is_err());
+    let tq = LutTernary::repack(&tq.view()).unwrap();
+    assert!(lut::gemm(&tq, Activations::Int8(&x), &mut y, Par::Seq).is_err());
+    let q8k = Q8KActivations::quantize(&values(k, 2, 1.0), 1, k).unwrap();
+    assert!(lut::gemm(&lut, Activations::Q8K(&q8k), &mut y, Par::Seq).is_err());
+    assert!(lut::gemm(&tq, Activations::Q8K(&q8k), &mut y, Par::Seq).is_ok());
 }
 
 /// The worked example of `docs/FORMATS.md` (LUT2).

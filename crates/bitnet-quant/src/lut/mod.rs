@@ -19,9 +19,10 @@
 //! sums are widened to i32 every [`FLUSH_GROUPS`] groups (126 pairs: at most 126 · 256 = 32256 in
 //! magnitude).
 //!
-//! The result `Σ w · q` is I2_S's integer, so the float steps are the reference's and the output
-//! is bit-identical to [`crate::reference`] on I2_S. TQ2_0 and TQ1_0 are not repacked: their
-//! scale per 256 weights would add a float step per block and lookup pair.
+//! The result `Σ w · q` is the source format's integer, so the float steps can be the
+//! reference's and the output is bit-identical to [`crate::reference`]: I2_S's
+//! `(Σ code·q − Σq) / a · s` once per row; for TQ2_0 and TQ1_0 (repacked too, their block scales
+//! kept) a lookup pass per 256-block and `sumf += f32(block) · (d_x · d_w)` in the block order.
 //!
 //! Measured against the multiply-based kernels in `docs/BENCHMARKS.md` (`ternary/*`, columns
 //! `lut`, `lut_avx2`, `native_i2_s`, `native_i2_s_avx2`). On the Zen 4 of this project's runs
@@ -37,10 +38,9 @@ mod avx512;
 use bitnet_simd::par::SharedOut;
 use bitnet_simd::{AlignedVec, Level, Par, ScratchPool};
 
-use crate::activations::Int8Activations;
 use crate::error::{QuantError, check_len, elements};
 use crate::formats::{TernaryFormat, TernaryWeights};
-use crate::reference;
+use crate::reference::{self, Activations};
 
 /// Rows per tile (one zmm of index bytes).
 pub const TILE_ROWS: usize = 64;
@@ -53,47 +53,55 @@ fn pair_index(c0: u8, c1: u8) -> u8 {
     3 * c0 + c1
 }
 
-/// A ternary matrix in the `LUT2` layout (module docs), with I2_S's tensor scale.
+/// A ternary matrix in the `LUT2` layout (module docs), with its source's scales.
 #[derive(Clone, Debug)]
 pub struct LutTernary {
+    source: TernaryFormat,
     rows: usize,
     k: usize,
     codes: AlignedVec<u8>,
-    scale: f32,
+    /// I2_S: the tensor scale; TQ2_0 / TQ1_0: one per (row, 256-block), at `row · k/256 + b`.
+    scales: Vec<f32>,
 }
 
 impl LutTernary {
-    /// Repacks a validated I2_S tensor (`k` is then a multiple of 128, so of 4).
+    /// Repacks a validated tensor of any public ternary format (`k` is a multiple of 128, so of
+    /// 4). TQ2_0 and TQ1_0 keep their block scales (as f32, exactly) and pair with Q8_K
+    /// activations; I2_S keeps its tensor scale and pairs with int8 activations.
     pub fn repack(w: &TernaryWeights<'_>) -> Result<LutTernary, QuantError> {
-        if w.format() != TernaryFormat::I2s {
-            return Err(QuantError::Invalid {
-                what: "format",
-                reason: format!(
-                    "the LUT layout is repacked from I2_S only ({} has a scale per 256 weights)",
-                    w.format()
-                ),
-            });
-        }
-        let (rows, k) = (w.rows(), w.k());
+        let (rows, k, source) = (w.rows(), w.k(), w.format());
         let groups = k / 4;
         let tiles = rows.div_ceil(TILE_ROWS);
         // Padding rows hold the pair of zeros (index 4) in both nibbles.
         let mut codes = AlignedVec::from_slice(&vec![0x44u8; tiles * groups * 64]);
+        let mut scales = match source {
+            TernaryFormat::I2s => vec![w.tensor_scale().expect("I2_S")],
+            _ => Vec::with_capacity(rows * (k / 256)),
+        };
         for r in 0..rows {
-            let (c, _) = w.row_codes(r);
+            let (c, block_scales) = w.row_codes(r);
             let (tile, lane) = (r / TILE_ROWS, r % TILE_ROWS);
             for g in 0..groups {
                 let lo = pair_index(c[4 * g], c[4 * g + 1]);
                 let hi = pair_index(c[4 * g + 2], c[4 * g + 3]);
                 codes[(tile * groups + g) * 64 + lane] = lo | hi << 4;
             }
+            if source != TernaryFormat::I2s {
+                scales.extend_from_slice(&block_scales);
+            }
         }
         Ok(LutTernary {
+            source,
             rows,
             k,
             codes,
-            scale: w.tensor_scale().expect("I2_S"),
+            scales,
         })
+    }
+
+    /// The public format this was repacked from (it decides the activations it pairs with).
+    pub fn source(&self) -> TernaryFormat {
+        self.source
     }
 
     /// Rows.
@@ -106,9 +114,21 @@ impl LutTernary {
         self.k
     }
 
-    /// The tensor scale.
-    pub fn scale(&self) -> f32 {
-        self.scale
+    /// The tensor scale (I2_S source).
+    pub fn tensor_scale(&self) -> Option<f32> {
+        (self.source == TernaryFormat::I2s).then(|| self.scales[0])
+    }
+
+    /// The scales of row `r`'s 256-blocks (TQ2_0 / TQ1_0 source; empty for I2_S).
+    ///
+    /// # Panics
+    /// If `r >= rows`.
+    pub fn block_scales(&self, r: usize) -> &[f32] {
+        assert!(r < self.rows, "row {r} of {}", self.rows);
+        match self.source {
+            TernaryFormat::I2s => &[],
+            _ => &self.scales[r * (self.k / 256)..(r + 1) * (self.k / 256)],
+        }
     }
 
     /// Bytes of indices (what a GEMV reads).
@@ -201,14 +221,10 @@ impl LutPath {
     }
 }
 
-/// `y[t * rows + r] = W[r] · x[t]` (as [`crate::reference`] on the I2_S source, bit-identical)
-/// on the fastest path and every core `par` allows.
-pub fn gemm(
-    w: &LutTernary,
-    x: &Int8Activations,
-    y: &mut [f32],
-    par: Par,
-) -> Result<(), QuantError> {
+/// `y[t * rows + r] = W[r] · x[t]`, bit-identical to [`crate::reference`] on the source tensor
+/// (int8 activations for an I2_S source, Q8_K for TQ2_0 / TQ1_0), on the fastest path and every
+/// core `par` allows.
+pub fn gemm(w: &LutTernary, x: Activations<'_>, y: &mut [f32], par: Par) -> Result<(), QuantError> {
     gemm_on(LutPath::best()?, w, x, y, par)
 }
 
@@ -216,7 +232,7 @@ pub fn gemm(
 pub fn gemm_on(
     path: LutPath,
     w: &LutTernary,
-    x: &Int8Activations,
+    x: Activations<'_>,
     y: &mut [f32],
     par: Par,
 ) -> Result<(), QuantError> {
@@ -225,6 +241,23 @@ pub fn gemm_on(
             what: "kernel path",
             reason: format!(
                 "{path:?} needs CPU features this machine or the ISA ceiling does not allow"
+            ),
+        });
+    }
+    let pairs = matches!(
+        (w.source, x),
+        (TernaryFormat::I2s, Activations::Int8(_))
+            | (
+                TernaryFormat::Tq2_0 | TernaryFormat::Tq1_0,
+                Activations::Q8K(_)
+            )
+    );
+    if !pairs {
+        return Err(QuantError::Invalid {
+            what: "activations",
+            reason: format!(
+                "weights repacked from {} do not pair with these activations",
+                w.source
             ),
         });
     }
@@ -241,18 +274,37 @@ pub fn gemm_on(
         return Ok(());
     }
     // 64 bytes per pair for the AVX-512 kernel's doubled i16 tables, 32 for the others.
-    let wide = path == LutPath::Avx512;
-    let (groups, stride) = (k / 4, k / 2 * if wide { 64 } else { 32 });
+    let pair_bytes = if path == LutPath::Avx512 { 64 } else { 32 };
+    let (groups, stride) = (k / 4, k / 2 * pair_bytes);
     let mut tables = ScratchPool::global().take_uninit::<u8>(tokens * stride);
     for t in 0..tokens {
         let out = &mut tables[t * stride..(t + 1) * stride];
-        if wide {
-            build_tables_i16(x.row(t), out);
-        } else {
-            build_tables(x.row(t), out);
+        let build = |q: &[i8], out: &mut [u8]| {
+            if pair_bytes == 64 {
+                build_tables_i16(q, out);
+            } else {
+                build_tables(q, out);
+            }
+        };
+        match x {
+            Activations::Int8(a) => build(a.row(t), out),
+            Activations::Q8K(a) => {
+                for (blk, out) in a.row(t).iter().zip(out.chunks_exact_mut(128 * pair_bytes)) {
+                    build(&blk.q, out);
+                }
+            }
         }
     }
     let tables = &tables[..];
+    let dots = |tile: &[u8], tab: &[u8], groups: usize| match path {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: checked above: the AVX-512 level (F/BW) may run.
+        LutPath::Avx512 => unsafe { avx512::tile_dots(tile, tab, groups) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: checked above: the AVX2 level may run.
+        LutPath::Avx2 => unsafe { avx2::tile_dots(tile, tab, groups) },
+        _ => tile_dots(tile, tab, groups),
+    };
     let out = SharedOut::new(y.as_mut_ptr());
     let par = par.for_bytes(w.code_bytes().saturating_mul(tokens));
     par.for_each_range(rows.div_ceil(TILE_ROWS), 1, |tiles| {
@@ -264,19 +316,33 @@ pub fn gemm_on(
             );
             for t in 0..tokens {
                 let tab = &tables[t * stride..(t + 1) * stride];
-                let sums = match path {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: checked above: the AVX-512 level (F/BW) may run.
-                    LutPath::Avx512 => unsafe { avx512::tile_dots(tile, tab, groups) },
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: checked above: the AVX2 level may run.
-                    LutPath::Avx2 => unsafe { avx2::tile_dots(tile, tab, groups) },
-                    _ => tile_dots(tile, tab, groups),
-                };
-                let (a, q_sum) = (x.scales()[t], x.sums()[t]);
-                for (i, &sum) in sums.iter().enumerate().take(n) {
-                    // Σ code · q = Σ w · q + Σ q: the reference's float steps, bit-identical.
-                    let v = reference::finish_i2s(sum + q_sum, q_sum, a, w.scale);
+                let mut res = [0f32; TILE_ROWS];
+                match x {
+                    Activations::Int8(a) => {
+                        let sums = dots(tile, tab, groups);
+                        let (a_t, q_sum) = (a.scales()[t], a.sums()[t]);
+                        let s = w.scales[0];
+                        for (o, &sum) in res.iter_mut().zip(&sums).take(n) {
+                            // Σ code · q = Σ w · q + Σ q: the reference's float steps.
+                            *o = reference::finish_i2s(sum + q_sum, q_sum, a_t, s);
+                        }
+                    }
+                    Activations::Q8K(a) => {
+                        // Block by block (64 groups, 128 pairs each), the reference's order:
+                        // sumf += f32(block integer) · (d_x · d_w).
+                        for (b, blk) in a.row(t).iter().enumerate() {
+                            let sums = dots(
+                                &tile[b * 64 * 64..(b + 1) * 64 * 64],
+                                &tab[b * 128 * pair_bytes..(b + 1) * 128 * pair_bytes],
+                                64,
+                            );
+                            for (i, o) in res.iter_mut().enumerate().take(n) {
+                                *o += sums[i] as f32 * (blk.d * w.block_scales(r0 + i)[b]);
+                            }
+                        }
+                    }
+                }
+                for (i, &v) in res.iter().enumerate().take(n) {
                     // SAFETY: (t, r0 + i) is inside y (tokens × rows, checked above) and this
                     // task owns tile `tile_index`: no other thread writes these rows.
                     unsafe { *out.at(t * rows + r0 + i) = v };
