@@ -150,3 +150,25 @@ fn formats_md_example() {
         [0xff, 0xff, 0xff, 0, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     );
 }
+
+/// A GEMM with more tokens than one chunk of tables holds (k = 2560: 80 KiB of AVX-512 tables a
+/// token, three tokens a chunk), for I2_S and TQ2_0.
+#[test]
+fn many_tokens_go_in_chunks() {
+    let (rows, tokens, k) = (70, 8, 2560);
+    for format in [TernaryFormat::I2s, TernaryFormat::Tq2_0] {
+        let packed = PackedTernary::quantize(format, &values(rows * k, 5, 1.0), rows, k).unwrap();
+        let x = values(tokens * k, 6, 2.0);
+        if format == TernaryFormat::I2s {
+            let x = Int8Activations::quantize(&x, tokens, k, ActScale::PerToken).unwrap();
+            check(
+                &packed,
+                Activations::Int8(&x),
+                Par::Threads(2.try_into().unwrap()),
+            );
+        } else {
+            let x = Q8KActivations::quantize(&x, tokens, k).unwrap();
+            check(&packed, Activations::Q8K(&x), Par::Seq);
+        }
+    }
+}

@@ -45,6 +45,9 @@ use crate::reference::{self, Activations};
 /// Rows per tile (one zmm of index bytes).
 pub const TILE_ROWS: usize = 64;
 
+/// Bytes of tables a GEMM keeps for a chunk of tokens (L2-resident while every tile uses them).
+const TABLE_BYTES: usize = 256 << 10;
+
 /// Weight groups (4 weights, 2 lookups) between widenings of the i16 sums.
 const FLUSH_GROUPS: usize = 63;
 
@@ -276,9 +279,10 @@ pub fn gemm_on(
     // 64 bytes per pair for the AVX-512 kernel's doubled i16 tables, 32 for the others.
     let pair_bytes = if path == LutPath::Avx512 { 64 } else { 32 };
     let (groups, stride) = (k / 4, k / 2 * pair_bytes);
-    let mut tables = ScratchPool::global().take_uninit::<u8>(tokens * stride);
-    for t in 0..tokens {
-        let out = &mut tables[t * stride..(t + 1) * stride];
+    // Tokens in chunks whose tables stay in L2 (about 256 KiB) while every tile passes over them.
+    let chunk = (TABLE_BYTES / stride).clamp(1, tokens);
+    let mut tables = ScratchPool::global().take_uninit::<u8>(chunk * stride);
+    let build = |t: usize, out: &mut [u8]| {
         let build = |q: &[i8], out: &mut [u8]| {
             if pair_bytes == 64 {
                 build_tables_i16(q, out);
@@ -294,8 +298,7 @@ pub fn gemm_on(
                 }
             }
         }
-    }
-    let tables = &tables[..];
+    };
     let dots = |tile: &[u8], tab: &[u8], groups: usize| match path {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: checked above: the AVX-512 level (F/BW) may run.
@@ -307,49 +310,56 @@ pub fn gemm_on(
     };
     let out = SharedOut::new(y.as_mut_ptr());
     let par = par.for_bytes(w.code_bytes().saturating_mul(tokens));
-    par.for_each_range(rows.div_ceil(TILE_ROWS), 1, |tiles| {
-        for tile_index in tiles {
-            let tile = w.tile(tile_index);
-            let (r0, n) = (
-                tile_index * TILE_ROWS,
-                TILE_ROWS.min(rows - tile_index * TILE_ROWS),
-            );
-            for t in 0..tokens {
-                let tab = &tables[t * stride..(t + 1) * stride];
-                let mut res = [0f32; TILE_ROWS];
-                match x {
-                    Activations::Int8(a) => {
-                        let sums = dots(tile, tab, groups);
-                        let (a_t, q_sum) = (a.scales()[t], a.sums()[t]);
-                        let s = w.scales[0];
-                        for (o, &sum) in res.iter_mut().zip(&sums).take(n) {
-                            // Σ code · q = Σ w · q + Σ q: the reference's float steps.
-                            *o = reference::finish_i2s(sum + q_sum, q_sum, a_t, s);
+    for t0 in (0..tokens).step_by(chunk) {
+        let tn = chunk.min(tokens - t0);
+        for (i, out) in tables[..tn * stride].chunks_exact_mut(stride).enumerate() {
+            build(t0 + i, out);
+        }
+        let tables = &tables[..tn * stride];
+        par.for_each_range(rows.div_ceil(TILE_ROWS), 1, |tiles| {
+            for tile_index in tiles {
+                let tile = w.tile(tile_index);
+                let (r0, n) = (
+                    tile_index * TILE_ROWS,
+                    TILE_ROWS.min(rows - tile_index * TILE_ROWS),
+                );
+                for (i, tab) in tables.chunks_exact(stride).enumerate() {
+                    let t = t0 + i;
+                    let mut res = [0f32; TILE_ROWS];
+                    match x {
+                        Activations::Int8(a) => {
+                            let sums = dots(tile, tab, groups);
+                            let (a_t, q_sum) = (a.scales()[t], a.sums()[t]);
+                            let s = w.scales[0];
+                            for (o, &sum) in res.iter_mut().zip(&sums).take(n) {
+                                // Σ code · q = Σ w · q + Σ q: the reference's float steps.
+                                *o = reference::finish_i2s(sum + q_sum, q_sum, a_t, s);
+                            }
                         }
-                    }
-                    Activations::Q8K(a) => {
-                        // Block by block (64 groups, 128 pairs each), the reference's order:
-                        // sumf += f32(block integer) · (d_x · d_w).
-                        for (b, blk) in a.row(t).iter().enumerate() {
-                            let sums = dots(
-                                &tile[b * 64 * 64..(b + 1) * 64 * 64],
-                                &tab[b * 128 * pair_bytes..(b + 1) * 128 * pair_bytes],
-                                64,
-                            );
-                            for (i, o) in res.iter_mut().enumerate().take(n) {
-                                *o += sums[i] as f32 * (blk.d * w.block_scales(r0 + i)[b]);
+                        Activations::Q8K(a) => {
+                            // Block by block (64 groups, 128 pairs each), the reference's order:
+                            // sumf += f32(block integer) · (d_x · d_w).
+                            for (b, blk) in a.row(t).iter().enumerate() {
+                                let sums = dots(
+                                    &tile[b * 64 * 64..(b + 1) * 64 * 64],
+                                    &tab[b * 128 * pair_bytes..(b + 1) * 128 * pair_bytes],
+                                    64,
+                                );
+                                for (i, o) in res.iter_mut().enumerate().take(n) {
+                                    *o += sums[i] as f32 * (blk.d * w.block_scales(r0 + i)[b]);
+                                }
                             }
                         }
                     }
-                }
-                for (i, &v) in res.iter().enumerate().take(n) {
-                    // SAFETY: (t, r0 + i) is inside y (tokens × rows, checked above) and this
-                    // task owns tile `tile_index`: no other thread writes these rows.
-                    unsafe { *out.at(t * rows + r0 + i) = v };
+                    for (i, &v) in res.iter().enumerate().take(n) {
+                        // SAFETY: (t, r0 + i) is inside y (tokens × rows, checked above) and
+                        // this task owns tile `tile_index`: no other thread writes these rows.
+                        unsafe { *out.at(t * rows + r0 + i) = v };
+                    }
                 }
             }
-        }
-    });
+        });
+    }
     Ok(())
 }
 
