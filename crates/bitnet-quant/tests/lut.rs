@@ -172,3 +172,26 @@ fn many_tokens_go_in_chunks() {
         }
     }
 }
+
+/// The AVX-512 kernel's doubled i16 tables hold the byte tables' entries twice. (The kernels
+/// build both kinds with AVX2; the path tests above, bit-exact against the reference, check
+/// those builders.)
+#[test]
+fn doubled_tables_repeat_the_byte_tables() {
+    let q: Vec<i8> = (0..512).map(|i| (i * 37 % 256) as u8 as i8).collect();
+    let mut a = vec![0u8; 256 * 32];
+    let mut b = vec![0u8; 256 * 64];
+    lut::build_tables(&q, &mut a);
+    lut::build_tables_i16(&q, &mut b);
+    for (pair, (lo_hi, doubled)) in a.chunks_exact(32).zip(b.chunks_exact(64)).enumerate() {
+        for c in 0..16 {
+            let entry = [lo_hi[c], lo_hi[16 + c]];
+            assert_eq!(doubled[2 * c..2 * c + 2], entry, "pair {pair} entry {c}");
+            assert_eq!(
+                doubled[32 + 2 * c..32 + 2 * c + 2],
+                entry,
+                "pair {pair} entry {c}"
+            );
+        }
+    }
+}

@@ -62,3 +62,47 @@ pub fn tile_dots(tile: &[u8], tables: &[u8], groups: usize) -> [i32; TILE_ROWS] 
     }
     rows
 }
+
+/// The pair's 16 i16 table entries `W0[c] · q0 + W1[c] · q1` (module docs of [`super`]).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn pair_table(q0: i8, q1: i8) -> __m256i {
+    let w0 = _mm256_setr_epi16(-1, -1, -1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0);
+    let w1 = _mm256_setr_epi16(-1, 0, 1, -1, 0, 1, -1, 0, 1, 0, 0, 0, 0, 0, 0, 0);
+    _mm256_add_epi16(
+        _mm256_mullo_epi16(w0, _mm256_set1_epi16(i16::from(q0))),
+        _mm256_mullo_epi16(w1, _mm256_set1_epi16(i16::from(q1))),
+    )
+}
+
+/// [`super::build_tables`] (16 low bytes, 16 high bytes per pair) with AVX2: identical bytes.
+#[target_feature(enable = "avx2")]
+pub fn build_tables(q: &[i8], out: &mut [u8]) {
+    assert!(out.len() == q.len() / 2 * 32);
+    // Per 128-bit lane: the 8 low bytes, then the 8 high bytes; then the lanes' quarters
+    // reordered to [low 0..8, low 8..16, high 0..8, high 8..16].
+    let split = _mm256_setr_epi8(
+        0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5,
+        7, 9, 11, 13, 15,
+    );
+    for (pair, table) in q.chunks_exact(2).zip(out.chunks_exact_mut(32)) {
+        let t = _mm256_shuffle_epi8(pair_table(pair[0], pair[1]), split);
+        let t = _mm256_permute4x64_epi64::<0b11_01_10_00>(t);
+        // SAFETY: `table` is 32 bytes.
+        unsafe { _mm256_storeu_si256(table.as_mut_ptr().cast(), t) };
+    }
+}
+
+/// [`super::build_tables_i16`] (the 16 i16 entries twice per pair) with AVX2: identical bytes.
+#[target_feature(enable = "avx2")]
+pub fn build_tables_i16(q: &[i8], out: &mut [u8]) {
+    assert!(out.len() == q.len() / 2 * 64);
+    for (pair, table) in q.chunks_exact(2).zip(out.chunks_exact_mut(64)) {
+        let t = pair_table(pair[0], pair[1]);
+        // SAFETY: `table` is 64 bytes.
+        unsafe {
+            _mm256_storeu_si256(table.as_mut_ptr().cast(), t);
+            _mm256_storeu_si256(table.as_mut_ptr().add(32).cast(), t);
+        }
+    }
+}

@@ -283,12 +283,14 @@ pub fn gemm_on(
     let chunk = (TABLE_BYTES / stride).clamp(1, tokens);
     let mut tables = ScratchPool::global().take_uninit::<u8>(chunk * stride);
     let build = |t: usize, out: &mut [u8]| {
-        let build = |q: &[i8], out: &mut [u8]| {
-            if pair_bytes == 64 {
-                build_tables_i16(q, out);
-            } else {
-                build_tables(q, out);
-            }
+        let build = |q: &[i8], out: &mut [u8]| match path {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: checked above: AVX2 is part of both levels.
+            LutPath::Avx512 => unsafe { avx2::build_tables_i16(q, out) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            LutPath::Avx2 => unsafe { avx2::build_tables(q, out) },
+            _ => build_tables(q, out),
         };
         match x {
             Activations::Int8(a) => build(a.row(t), out),
