@@ -37,6 +37,7 @@ pub mod activations;
 pub mod binary;
 pub mod error;
 pub mod formats;
+pub mod int8;
 pub mod kernels;
 pub mod lut;
 #[cfg(target_arch = "x86_64")]

@@ -1,0 +1,233 @@
+//! The exact int8 GEMM `C = A · Bᵀ` (i32), A i8 or u8 (`m × k`), B i8 (`n × k`), on every core.
+//!
+//! | [`Int8Path`] | kernel |
+//! |---|---|
+//! | `Avx512Vnni` (`avx512vnni.rs`) | `vpdpbusd` zmm, 4 × 4 tiles (1 × 4 for a single A row); i8 A is biased to u8 in registers (`a ^ 0x80` = `a + 128`) and `128 Σ_k b`, summed in the same pass, subtracted |
+//! | `Avx2` (`avx2.rs`) | both operands widened to i16 (`vpmovsxbw` / `vpmovzxbw`), `vpmaddwd`: no i16 saturation (products ≤ 2^15, pairs ≤ 2^16 in i32) — `vpmaddubsw` would saturate at 255 · 127 · 2 |
+//! | `Scalar` | i32 dot products, four B rows per A row pass |
+//!
+//! Loop order: panels of [`PANEL`] B rows (their `PANEL · k` bytes stay in L2) outside, A rows in
+//! fours inside, B rows in fours within the panel; each tile runs the whole `k`. Threads split
+//! the B panels (output columns). Every path is bit-identical to [`super::gemm_reference`]:
+//! the sums are exact in i32 for `k ≤` [`super::MAX_K_I8`].
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512vnni;
+
+use bitnet_simd::par::SharedOut;
+use bitnet_simd::{Level, Par};
+
+use super::{MAX_K_I8, Operand};
+use crate::error::{QuantError, check_len, elements};
+
+/// B rows per panel.
+const PANEL: usize = 64;
+
+/// The instruction family an int8 GEMM runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Int8Path {
+    /// `vpdpbusd` zmm.
+    Avx512Vnni,
+    /// i16 widening and `vpmaddwd` ymm.
+    Avx2,
+    /// Portable Rust.
+    Scalar,
+}
+
+impl Int8Path {
+    /// Every path, fastest first.
+    pub const ALL: [Int8Path; 3] = [Int8Path::Avx512Vnni, Int8Path::Avx2, Int8Path::Scalar];
+
+    /// The fastest path the active ceiling allows.
+    pub fn best() -> Result<Int8Path, QuantError> {
+        for path in Int8Path::ALL {
+            if path.available()? {
+                return Ok(path);
+            }
+        }
+        Ok(Int8Path::Scalar)
+    }
+
+    /// Whether this CPU, under the active ceiling, may run the path.
+    pub fn available(self) -> Result<bool, QuantError> {
+        let isa = |e: bitnet_simd::IsaError| QuantError::Invalid {
+            what: "ISA",
+            reason: e.to_string(),
+        };
+        let level = Level::active().map_err(isa)?;
+        let _ = level;
+        #[cfg(target_arch = "x86_64")]
+        {
+            return Ok(match self {
+                Int8Path::Avx512Vnni => bitnet_simd::dispatch::Avx512VnniToken::get()
+                    .map_err(isa)?
+                    .is_some(),
+                Int8Path::Avx2 => matches!(level, Level::Avx2(_) | Level::Avx512(_)),
+                Int8Path::Scalar => true,
+            });
+        }
+        #[allow(unreachable_code)]
+        Ok(self == Int8Path::Scalar)
+    }
+}
+
+/// Checks the operands of a GEMM of `m × k` by `n × k` into `m × n`.
+pub(crate) fn check_shapes(
+    a: Operand<'_>,
+    b: &[i8],
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &[i32],
+) -> Result<(), QuantError> {
+    if k > MAX_K_I8 {
+        return Err(QuantError::Invalid {
+            what: "k",
+            reason: format!("{k} exceeds MAX_K_I8 = {MAX_K_I8} (the i32 sums must stay exact)"),
+        });
+    }
+    check_len("A", elements(m, k)?, a.len())?;
+    check_len("B", elements(n, k)?, b.len())?;
+    check_len("C", elements(m, n)?, c.len())
+}
+
+/// `C = A · Bᵀ` exactly (module docs) on the fastest path and every core `par` allows.
+pub fn gemm(
+    a: Operand<'_>,
+    b: &[i8],
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &mut [i32],
+    par: Par,
+) -> Result<(), QuantError> {
+    gemm_on(Int8Path::best()?, a, b, m, n, k, c, par)
+}
+
+/// [`gemm`] on the given path; an error where it may not run.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_on(
+    path: Int8Path,
+    a: Operand<'_>,
+    b: &[i8],
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &mut [i32],
+    par: Par,
+) -> Result<(), QuantError> {
+    if !path.available()? {
+        return Err(QuantError::Invalid {
+            what: "kernel path",
+            reason: format!(
+                "{path:?} needs CPU features this machine or the ISA ceiling does not allow"
+            ),
+        });
+    }
+    check_shapes(a, b, m, n, k, c)?;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let out = SharedOut::new(c.as_mut_ptr());
+    let par = par.for_work(m.saturating_mul(n).saturating_mul(k), 1 << 20);
+    par.for_each_range(n.div_ceil(PANEL), 1, |panels| {
+        for p in panels {
+            let (j0, jn) = (p * PANEL, PANEL.min(n - p * PANEL));
+            for i0 in (0..m).step_by(4) {
+                let im = 4.min(m - i0);
+                for j in (j0..j0 + jn).step_by(4) {
+                    let jm = 4.min(j0 + jn - j);
+                    let tile = tile(path, a, b, k, i0, im, j, jm);
+                    for (di, row) in tile.iter().enumerate().take(im) {
+                        for (dj, &v) in row.iter().enumerate().take(jm) {
+                            // SAFETY: (i0 + di, j + dj) is inside C (m × n, checked), and this
+                            // task owns panel p's columns: no other thread writes them.
+                            unsafe { *out.at((i0 + di) * n + j + dj) = v };
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The 4 × 4 tile of C at rows `i0..i0 + im`, columns `j..j + jm` (rows past the end repeat
+/// the last one: computed, not stored).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn tile(
+    path: Int8Path,
+    a: Operand<'_>,
+    b: &[i8],
+    k: usize,
+    i0: usize,
+    im: usize,
+    j: usize,
+    jm: usize,
+) -> [[i32; 4]; 4] {
+    let b_rows: [&[i8]; 4] = std::array::from_fn(|d| {
+        let r = j + d.min(jm - 1);
+        &b[r * k..(r + 1) * k]
+    });
+    let a_row = |d: usize| i0 + d.min(im - 1);
+    match (path, a) {
+        #[cfg(target_arch = "x86_64")]
+        (Int8Path::Avx512Vnni, a) => {
+            // i8 rows are read as u8 bytes and biased in the kernel.
+            let (bytes, biased) = match a {
+                Operand::U8(v) => (v, false),
+                // SAFETY: i8 and u8 have the same size and alignment.
+                Operand::I8(v) => unsafe {
+                    (
+                        std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), v.len()),
+                        true,
+                    )
+                },
+            };
+            let rows = |d: usize| &bytes[a_row(d) * k..(a_row(d) + 1) * k];
+            let mut t = [[0i32; 4]; 4];
+            if im == 1 {
+                let [row] = if biased {
+                    // SAFETY: Int8Path::Avx512Vnni runs only when its token exists.
+                    unsafe { avx512vnni::tile::<1, true>([rows(0)], b_rows, k) }
+                } else {
+                    // SAFETY: Int8Path::Avx512Vnni runs only when its token exists.
+                    unsafe { avx512vnni::tile::<1, false>([rows(0)], b_rows, k) }
+                };
+                t[0] = row;
+            } else {
+                let a4 = std::array::from_fn(rows);
+                t = if biased {
+                    // SAFETY: Int8Path::Avx512Vnni runs only when its token exists.
+                    unsafe { avx512vnni::tile::<4, true>(a4, b_rows, k) }
+                } else {
+                    // SAFETY: Int8Path::Avx512Vnni runs only when its token exists.
+                    unsafe { avx512vnni::tile::<4, false>(a4, b_rows, k) }
+                };
+            }
+            t
+        }
+        #[cfg(target_arch = "x86_64")]
+        (Int8Path::Avx2, a) => std::array::from_fn(|d| {
+            let r = a_row(d);
+            // SAFETY: Int8Path::Avx2 runs only at level AVX2 or AVX-512.
+            unsafe {
+                match a {
+                    Operand::I8(v) => avx2::row_i8(&v[r * k..(r + 1) * k], b_rows),
+                    Operand::U8(v) => avx2::row_u8(&v[r * k..(r + 1) * k], b_rows),
+                }
+            }
+        }),
+        _ => std::array::from_fn(|d| {
+            let r = a_row(d);
+            std::array::from_fn(|e| {
+                (0..k)
+                    .map(|p| a.at(r * k + p) * i32::from(b_rows[e][p]))
+                    .sum()
+            })
+        }),
+    }
+}
