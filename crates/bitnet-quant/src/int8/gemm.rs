@@ -2,7 +2,7 @@
 //!
 //! | [`Int8Path`] | kernel |
 //! |---|---|
-//! | `Avx512Vnni` (`avx512vnni.rs`) | `vpdpbusd` zmm, 4 × 4 tiles (1 × 4 for a single A row); i8 A is biased to u8 in registers (`a ^ 0x80` = `a + 128`) and `128 Σ_k b`, summed in the same pass, subtracted |
+//! | `Avx512Vnni` (`avx512vnni.rs`) | `vpdpbusd` zmm, 4 × 4 tiles (1 × 4 for a single A row); i8 A is biased to u8 (`a ^ 0x80` = `a + 128`: once per call, or in registers for a single row) and `128 Σ_k b` subtracted (summed once per call, or in the same pass for a single row) |
 //! | `Avx2` (`avx2.rs`) | both operands widened to i16 (`vpmovsxbw` / `vpmovzxbw`), `vpmaddwd`: no i16 saturation (products ≤ 2^15, pairs ≤ 2^16 in i32) — `vpmaddubsw` would saturate at 255 · 127 · 2 |
 //! | `Scalar` | i32 dot products, four B rows per A row pass |
 //!
@@ -17,7 +17,7 @@ mod avx2;
 mod avx512vnni;
 
 use bitnet_simd::par::SharedOut;
-use bitnet_simd::{Level, Par};
+use bitnet_simd::{Level, Par, ScratchPool};
 
 use super::{MAX_K_I8, Operand};
 use crate::error::{QuantError, check_len, elements};
@@ -130,6 +130,27 @@ pub fn gemm_on(
     if m == 0 || n == 0 {
         return Ok(());
     }
+    // i8 A on VNNI with more than one row: biased to u8 once (`a ^ 0x80` = `a + 128`), with
+    // Σ_k b[j][k] once per call for the correction `− 128 Σ b` (a GEMV biases in registers and
+    // sums B in its one pass instead).
+    let mut b_sums = Vec::new();
+    let mut biased = None;
+    #[cfg(target_arch = "x86_64")]
+    if let (Int8Path::Avx512Vnni, Operand::I8(v), true) = (path, a, m > 1) {
+        b_sums = vec![0i32; n];
+        // SAFETY: Int8Path::Avx512Vnni runs only when its token exists.
+        unsafe { avx512vnni::row_sums(b, k, &mut b_sums) };
+        let mut copy = ScratchPool::global().take_uninit::<u8>(m * k);
+        for (o, &q) in copy.iter_mut().zip(v.iter()) {
+            *o = q as u8 ^ 0x80;
+        }
+        biased = Some(copy);
+    }
+    let a = match &biased {
+        Some(copy) => Operand::U8(&copy[..]),
+        None => a,
+    };
+    let b_sums = &b_sums[..];
     let out = SharedOut::new(c.as_mut_ptr());
     let par = par.for_work(m.saturating_mul(n).saturating_mul(k), 1 << 20);
     par.for_each_range(n.div_ceil(PANEL), 1, |panels| {
@@ -142,6 +163,10 @@ pub fn gemm_on(
                     let tile = tile(path, a, b, k, i0, im, j, jm);
                     for (di, row) in tile.iter().enumerate().take(im) {
                         for (dj, &v) in row.iter().enumerate().take(jm) {
+                            let v = match b_sums {
+                                [] => v,
+                                sums => v - 128 * sums[j + dj],
+                            };
                             // SAFETY: (i0 + di, j + dj) is inside C (m × n, checked), and this
                             // task owns panel p's columns: no other thread writes them.
                             unsafe { *out.at((i0 + di) * n + j + dj) = v };
@@ -192,20 +217,20 @@ fn tile(
             if im == 1 {
                 let [row] = if biased {
                     // SAFETY: Int8Path::Avx512Vnni runs only when its token exists.
-                    unsafe { avx512vnni::tile::<1, true>([rows(0)], b_rows, k) }
+                    unsafe { avx512vnni::tile::<1, true>([rows(0)], b_rows, k, None) }
                 } else {
                     // SAFETY: Int8Path::Avx512Vnni runs only when its token exists.
-                    unsafe { avx512vnni::tile::<1, false>([rows(0)], b_rows, k) }
+                    unsafe { avx512vnni::tile::<1, false>([rows(0)], b_rows, k, None) }
                 };
                 t[0] = row;
             } else {
                 let a4 = std::array::from_fn(rows);
                 t = if biased {
                     // SAFETY: Int8Path::Avx512Vnni runs only when its token exists.
-                    unsafe { avx512vnni::tile::<4, true>(a4, b_rows, k) }
+                    unsafe { avx512vnni::tile::<4, true>(a4, b_rows, k, None) }
                 } else {
                     // SAFETY: Int8Path::Avx512Vnni runs only when its token exists.
-                    unsafe { avx512vnni::tile::<4, false>(a4, b_rows, k) }
+                    unsafe { avx512vnni::tile::<4, false>(a4, b_rows, k, None) }
                 };
             }
             t
