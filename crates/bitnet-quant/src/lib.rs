@@ -8,6 +8,8 @@
 //!   I2_S (documented byte by byte in `docs/FORMATS.md`).
 //! - [`reference`]: the exact scalar dot/GEMV/GEMM of every ternary format.
 //! - [`kernels`]: the fast GEMV/GEMM (AVX-512 VNNI, AVX2), parallel over rows.
+//! - [`group`]: the log's 2/4-bit group formats and ggml's Q4_0, Q4_1, Q8_0, Q4_K, Q6_K
+//!   (byte-compatible), with their int8-activation kernels.
 //! - [`binary`]: 1-bit weights (sign with a mean-absolute scale), packed into u64 words, and
 //!   XNOR-popcount kernels.
 //!
@@ -37,6 +39,7 @@ pub mod activations;
 pub mod binary;
 pub mod error;
 pub mod formats;
+pub mod group;
 pub mod int8;
 pub mod kernels;
 pub mod lut;
@@ -54,5 +57,6 @@ pub use bitnet_simd::Par;
 pub use error::QuantError;
 pub use formats::q8_k::{BlockQ8K, Q8KActivations};
 pub use formats::{PackedTernary, TernaryFormat, TernaryWeights};
+pub use group::{GroupFormat, GroupSpec, GroupWeights, PackedGroup, Q8x32Activations};
 pub use reference::Activations;
 pub use ternary::{ScaleGroup, TernaryMatrix};
