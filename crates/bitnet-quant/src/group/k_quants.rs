@@ -342,3 +342,43 @@ pub(crate) fn dequantize_q6_k(block: &[u8], out: &mut [f32]) {
         }
     }
 }
+
+/// The eight 6-bit scales and the eight 6-bit minimums of a Q4_K block (its 12 scale bytes at
+/// `s`), each as eight bytes of a u64 (sub-block `j` in byte `j`): [`scale_min_k4`] for all
+/// sub-blocks at once, on three u32 words.
+pub(crate) fn scales_mins_k4(s: &[u8]) -> (u64, u64) {
+    let word = |i: usize| u32::from_le_bytes(s[4 * i..4 * i + 4].try_into().expect("4 bytes"));
+    let (x0, x1, x2) = (word(0), word(1), word(2));
+    let sc_lo = x0 & 0x3f3f_3f3f;
+    let m_lo = x1 & 0x3f3f_3f3f;
+    let sc_hi = (x2 & 0x0f0f_0f0f) | (((x0 >> 6) & 0x0303_0303) << 4);
+    let m_hi = ((x2 >> 4) & 0x0f0f_0f0f) | (((x1 >> 6) & 0x0303_0303) << 4);
+    (
+        u64::from(sc_lo) | (u64::from(sc_hi) << 32),
+        u64::from(m_lo) | (u64::from(m_hi) << 32),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_unpacking_matches_scale_min_k4() {
+        let mut s = [0u8; 12];
+        for seed in 0..2000u32 {
+            for (i, b) in s.iter_mut().enumerate() {
+                *b = (seed.wrapping_mul(2_654_435_761).rotate_left(i as u32 * 5) >> 3) as u8;
+            }
+            let (sc, m) = scales_mins_k4(&s);
+            for j in 0..8 {
+                let (a, b) = scale_min_k4(j, &s);
+                assert_eq!(
+                    ((sc >> (8 * j)) as u8, (m >> (8 * j)) as u8),
+                    (a, b),
+                    "{s:?} {j}"
+                );
+            }
+        }
+    }
+}

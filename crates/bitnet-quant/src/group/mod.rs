@@ -16,13 +16,14 @@
 //! Q8_0; the K-quant quantizers follow ggml's algorithm, their bytes are not compared with a
 //! C build). Dequantization is exact: the same f32 operations, in the same order, as `gguf-py`.
 
-mod act;
+pub mod act;
 mod codec;
 mod k_quants;
 pub mod kernels;
 pub mod reference;
 
-pub use act::Q8x32Activations;
+pub use act::{Q8x32Activations, QK8};
+pub(crate) use k_quants::scales_mins_k4 as k_quants_scales;
 
 use half::f16;
 

@@ -11,7 +11,7 @@ use core::arch::x86_64::__m256i;
 /// the `N` (≤ 10) `vpmaddubsw` results are summed in i16, then widened once.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn dot<const N: usize>(acc: __m256i, u: [__m256i; N], s: [__m256i; N]) -> __m256i {
+pub(crate) fn dot<const N: usize>(acc: __m256i, u: [__m256i; N], s: [__m256i; N]) -> __m256i {
     use core::arch::x86_64::*;
     const { assert!(N <= 10, "more than 10 i16 partial sums could saturate") };
     let mut sum16 = _mm256_setzero_si256();

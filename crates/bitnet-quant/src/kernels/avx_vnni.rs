@@ -12,7 +12,7 @@ use core::arch::x86_64::__m256i;
 /// lanes of `acc`, in two `vpdpbusd` chains.
 #[inline]
 #[target_feature(enable = "avx2,avxvnni")]
-fn dot<const N: usize>(acc: __m256i, u: [__m256i; N], s: [__m256i; N]) -> __m256i {
+pub(crate) fn dot<const N: usize>(acc: __m256i, u: [__m256i; N], s: [__m256i; N]) -> __m256i {
     use core::arch::x86_64::*;
     let (mut even, mut odd) = (acc, _mm256_setzero_si256());
     for (i, (u, s)) in u.into_iter().zip(s).enumerate() {
@@ -34,7 +34,7 @@ pub mod evex {
     /// As the VEX `dot` of the parent module.
     #[inline]
     #[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
-    fn dot<const N: usize>(acc: __m256i, u: [__m256i; N], s: [__m256i; N]) -> __m256i {
+    pub(crate) fn dot<const N: usize>(acc: __m256i, u: [__m256i; N], s: [__m256i; N]) -> __m256i {
         use core::arch::x86_64::*;
         let (mut even, mut odd) = (acc, _mm256_setzero_si256());
         for (i, (u, s)) in u.into_iter().zip(s).enumerate() {

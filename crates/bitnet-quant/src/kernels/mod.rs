@@ -22,13 +22,13 @@
 //! share each activation load.
 
 #[cfg(target_arch = "x86_64")]
-mod avx2;
+pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512vnni;
 #[cfg(target_arch = "x86_64")]
-mod avx_vnni;
+pub(crate) mod avx_vnni;
 #[cfg(target_arch = "x86_64")]
-mod ymm;
+pub(crate) mod ymm;
 
 use bitnet_simd::par::SharedOut;
 use bitnet_simd::{Level, Par, Scratch, ScratchPool};
@@ -105,7 +105,7 @@ impl Path {
     }
 
     /// `Ok` if the path may run, else the error a forced call returns.
-    fn check(self) -> Result<(), QuantError> {
+    pub(crate) fn check(self) -> Result<(), QuantError> {
         if self.available()? {
             Ok(())
         } else {
@@ -583,12 +583,12 @@ impl Prepared<'_> {
 }
 
 /// Tokens a GEMM handles together (each weight decode serves all of them).
-const TILE: usize = 4;
+pub(crate) const TILE: usize = 4;
 
 /// Splits `rows` across `par`'s threads in groups of [`ROWS`] and, for each group and tile of up
 /// to [`TILE`] tokens starting at `t0`, stores what `f(r0, n, t0, tn, res)` leaves in
 /// `res[ti][..n]` at `y[(t0 + ti) * rows + r0 + i]`.
-fn drive(
+pub(crate) fn drive(
     rows: usize,
     tokens: usize,
     y: &mut [f32],
