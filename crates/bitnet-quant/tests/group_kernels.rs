@@ -272,3 +272,51 @@ fn paths_are_reported_and_bad_calls_are_errors() {
         }
     }
 }
+
+/// f32 activations: every ISA level against the f64 product of the dequantized weights, within
+/// the bound of `gemm_f32`.
+#[test]
+fn f32_activations_meet_their_bound() {
+    use bitnet_simd::isa::testable_isas;
+    for format in GroupFormat::ALL {
+        for (rows, blocks, tokens) in [(5, 3, 3), (1, 1, 1), (0, 2, 2), (3, 0, 2)] {
+            let k = blocks * format.block();
+            let packed =
+                PackedGroup::quantize(format, &heavy_tailed(rows * k, 9), rows, k).unwrap();
+            let deq = packed.dequantize();
+            let x = gaussian(tokens * k, 10);
+            for isa in testable_isas().unwrap() {
+                let ceiling = bitnet_simd::isa::Ceiling::at(isa);
+                let mut y = vec![f32::NAN; rows * tokens];
+                with_ceiling(ceiling, || {
+                    bitnet_quant::group::gemm_f32(
+                        &packed.view(),
+                        &x,
+                        tokens,
+                        &mut y,
+                        Par::threads_or_seq(2),
+                    )
+                })
+                .unwrap()
+                .unwrap();
+                for t in 0..tokens {
+                    for r in 0..rows {
+                        let (mut dot, mut abs) = (0f64, 0f64);
+                        for i in 0..k {
+                            let p = f64::from(deq[r * k + i]) * f64::from(x[t * k + i]);
+                            dot += p;
+                            abs += p.abs();
+                        }
+                        let bound =
+                            ((k as f64 / 64.0).ceil() + 70.0) * f64::from(f32::EPSILON) * abs;
+                        let got = f64::from(y[t * rows + r]);
+                        assert!(
+                            (got - dot).abs() <= bound,
+                            "{format} {isa:?} r{r} t{t}: {got} vs {dot}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -9,7 +9,8 @@
 //!   [`PackedGroup`] owns a quantized matrix.
 //! - [`Q8x32Activations`] are the int8 activations of the 32-value formats (one f32 scale per
 //!   32 values); the K-quants dot with [`crate::Q8KActivations`] as in ggml.
-//! - [`reference`] is the scalar GEMV/GEMM, [`kernels`] the SIMD ones.
+//! - [`reference`] is the scalar GEMV/GEMM, [`kernels`] the SIMD ones; [`gemm_f32`] takes f32
+//!   activations instead (dequantize a row, then an f32 dot on the active level).
 //!
 //! Quantizers follow ggml's reference quantizers (`quantize_row_*_ref`), so that a tensor
 //! quantized here has the bytes llama.cpp writes (tested against `gguf-py` for Q4_0, Q4_1 and
@@ -18,11 +19,13 @@
 
 pub mod act;
 mod codec;
+mod f32_act;
 mod k_quants;
 pub mod kernels;
 pub mod reference;
 
 pub use act::{Q8x32Activations, QK8};
+pub use f32_act::gemm_f32;
 pub(crate) use k_quants::scales_mins_k4 as k_quants_scales;
 
 use half::f16;
