@@ -15,7 +15,7 @@
 
 use std::hint::black_box;
 
-use bitnet_benches::{RowMeta, criterion_config};
+use bitnet_benches::{RowMeta, criterion_config, int8_peak};
 use bitnet_quant::binary::kernels::{self, BinaryKernel, BinaryPath};
 use bitnet_quant::binary::{BinaryActivations, BinaryMatrix};
 use bitnet_quant::formats::native::NativeTernary;
@@ -39,15 +39,6 @@ fn popcount_peak(path: Option<BinaryPath>, threads: &str) -> String {
         "avx2"
     };
     format!("xnor_popcount_{isa}/{threads}")
-}
-
-fn int8_peak(threads: &str) -> String {
-    let isa = if CpuFeatures::get().avx512vnni {
-        "avx512vnni"
-    } else {
-        "avx2"
-    };
-    format!("int8_dot_{isa}/{threads}")
 }
 
 /// One column of a group.

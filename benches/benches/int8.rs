@@ -8,25 +8,15 @@
 
 use std::hint::black_box;
 
-use bitnet_benches::{RowMeta, criterion_config};
+use bitnet_benches::{RowMeta, criterion_config, int8_peak};
 use bitnet_quant::formats::native::NativeTernary;
 use bitnet_quant::int8::{self, Int8Path, Operand};
 use bitnet_quant::reference::Activations;
 use bitnet_quant::{ActScale, Int8Activations, PackedTernary, Par, TernaryFormat};
-use bitnet_simd::CpuFeatures;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn bytes(n: usize, salt: usize) -> Vec<u8> {
     (0..n).map(|i| ((i * 7919 + salt) % 251) as u8).collect()
-}
-
-fn int8_peak(threads: &str) -> String {
-    let isa = if CpuFeatures::get().avx512vnni {
-        "avx512vnni"
-    } else {
-        "avx2"
-    };
-    format!("int8_dot_{isa}/{threads}")
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -16,14 +16,13 @@
 
 use std::hint::black_box;
 
-use bitnet_benches::{RowMeta, criterion_config};
+use bitnet_benches::{RowMeta, criterion_config, fma_peak, int8_peak};
 use bitnet_gemm::{MatMut, MatRef};
 use bitnet_quant::formats::native::NativeTernary;
 use bitnet_quant::kernels::{self, Path};
 use bitnet_quant::lut::{self, LutPath, LutTernary};
 use bitnet_quant::reference::Activations;
 use bitnet_quant::{ActScale, Int8Activations, PackedTernary, Par, Q8KActivations, TernaryFormat};
-use bitnet_simd::CpuFeatures;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 const ROTATION_BYTES: usize = 2200 << 20;
@@ -32,24 +31,6 @@ fn values(n: usize, salt: usize) -> Vec<f32> {
     (0..n)
         .map(|i| ((i * 7919 + salt) % 2003) as f32 / 1001.5 - 1.0)
         .collect()
-}
-
-fn int8_peak(threads: &str) -> String {
-    let isa = if CpuFeatures::get().avx512vnni {
-        "avx512vnni"
-    } else {
-        "avx2"
-    };
-    format!("int8_dot_{isa}/{threads}")
-}
-
-fn fma_peak(threads: &str) -> String {
-    let isa = if CpuFeatures::get().x86_64_v4 {
-        "avx512"
-    } else {
-        "avx2"
-    };
-    format!("fma_f32_{isa}/{threads}")
 }
 
 /// The functions of a group, in column order.

@@ -148,6 +148,27 @@ pub fn criterion_config() -> criterion::Criterion {
         .sample_size(samples)
 }
 
+/// The `cargo xtask limits` key of the int8 multiply-add peak this machine's best int8 kernels
+/// run against (`threads`: `1t` or `all`).
+pub fn int8_peak(threads: &str) -> String {
+    let isa = if bitnet_simd::CpuFeatures::get().avx512vnni {
+        "avx512vnni"
+    } else {
+        "avx2"
+    };
+    format!("int8_dot_{isa}/{threads}")
+}
+
+/// The `cargo xtask limits` key of the f32 FMA peak of this machine's widest vectors.
+pub fn fma_peak(threads: &str) -> String {
+    let isa = if bitnet_simd::CpuFeatures::get().x86_64_v4 {
+        "avx512"
+    } else {
+        "avx2"
+    };
+    format!("fma_f32_{isa}/{threads}")
+}
+
 /// Whether the run is a quick one (`cargo xtask bench --quick` sets `BITNET_BENCH_QUICK=1`).
 pub fn quick() -> bool {
     std::env::var("BITNET_BENCH_QUICK").is_ok_and(|v| v == "1")
