@@ -3,7 +3,9 @@
 //! weights; 2 ops per multiply-add, against the int8 dot peak of the instructions used.
 //!
 //! Functions: `u8s8` / `s8s8` (A unsigned or signed, best path), `u8s8_avx2` (forced onto the
-//! AVX2 `vpmaddwd` path, against the AVX2 peak), `ternary_i2_s` (`kernels::gemm_native` on I2_S
+//! AVX2 `vpmaddwd` path, against the AVX2 peak), `u8s8_ymm_vnni` (forced onto the 256-bit
+//! `vpdpbusd` kernel: VEX AVX-VNNI where the CPU has it, against the AVX-VNNI peak, else its EVEX
+//! twin, against the zmm peak), `ternary_i2_s` (`kernels::gemm_native` on I2_S
 //! repacked: 2-bit weights instead of 8).
 
 use std::hint::black_box;
@@ -24,17 +26,32 @@ enum Kind {
     U8S8,
     S8S8,
     U8S8Avx2,
+    U8S8YmmVnni,
     Ternary,
 }
 
+/// The 256-bit VNNI path this machine runs: VEX AVX-VNNI, else the EVEX twin, else none.
+fn ymm_vnni_path() -> Option<Int8Path> {
+    [Int8Path::AvxVnni, Int8Path::Avx512VnniYmm]
+        .into_iter()
+        .find(|p| p.available().unwrap())
+}
+
 impl Kind {
-    const ALL: [Kind; 4] = [Kind::U8S8, Kind::S8S8, Kind::U8S8Avx2, Kind::Ternary];
+    const ALL: [Kind; 5] = [
+        Kind::U8S8,
+        Kind::S8S8,
+        Kind::U8S8Avx2,
+        Kind::U8S8YmmVnni,
+        Kind::Ternary,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Kind::U8S8 => "u8s8",
             Kind::S8S8 => "s8s8",
             Kind::U8S8Avx2 => "u8s8_avx2",
+            Kind::U8S8YmmVnni => "u8s8_ymm_vnni",
             Kind::Ternary => "ternary_i2_s",
         }
     }
@@ -44,6 +61,10 @@ impl Kind {
             Kind::U8S8 => format!("int8::gemm, u8 A x i8 B, {:?}", Int8Path::best().unwrap()),
             Kind::S8S8 => format!("int8::gemm, i8 A x i8 B, {:?}", Int8Path::best().unwrap()),
             Kind::U8S8Avx2 => "int8::gemm_on(Int8Path::Avx2), u8 A x i8 B".into(),
+            Kind::U8S8YmmVnni => format!(
+                "int8::gemm_on(Int8Path::{:?}), u8 A x i8 B",
+                ymm_vnni_path().unwrap()
+            ),
             Kind::Ternary => "kernels::gemm_native, I2_S repacked x per-token int8".into(),
         }
     }
@@ -82,12 +103,15 @@ fn group(c: &mut Criterion, all: bool) {
         let ops = 2.0 * (m * n * k) as f64;
         g.throughput(Throughput::Elements(ops as u64));
         let avx2 = Int8Path::Avx2.available().unwrap();
-        for kind in Kind::ALL
-            .into_iter()
-            .filter(|&k| k != Kind::U8S8Avx2 || avx2)
-        {
-            let limit = match kind {
-                Kind::U8S8Avx2 => format!("int8_dot_avx2/{t}"),
+        let ymm = ymm_vnni_path();
+        for kind in Kind::ALL.into_iter().filter(|&k| match k {
+            Kind::U8S8Avx2 => avx2,
+            Kind::U8S8YmmVnni => ymm.is_some(),
+            _ => true,
+        }) {
+            let limit = match (kind, ymm) {
+                (Kind::U8S8Avx2, _) => format!("int8_dot_avx2/{t}"),
+                (Kind::U8S8YmmVnni, Some(Int8Path::AvxVnni)) => format!("int8_dot_avxvnni/{t}"),
                 _ => int8_peak(t),
             };
             RowMeta::new(&name, kind.name(), &label)
@@ -106,6 +130,17 @@ fn group(c: &mut Criterion, all: bool) {
                     }
                     Kind::U8S8Avx2 => int8::gemm_on(
                         Int8Path::Avx2,
+                        Operand::U8(&a),
+                        &b,
+                        m,
+                        n,
+                        k,
+                        black_box(&mut out),
+                        par,
+                    )
+                    .unwrap(),
+                    Kind::U8S8YmmVnni => int8::gemm_on(
+                        ymm.unwrap(),
                         Operand::U8(&a),
                         &b,
                         m,

@@ -239,3 +239,39 @@ fn matmul_matches_the_dequantized_product() {
         }
     }
 }
+
+/// Which paths this machine runs (the tests above cover each of them) and which it cannot; the
+/// EVEX twin of the AVX-VNNI kernel runs wherever the zmm kernel does.
+#[test]
+fn report_paths() {
+    let (runnable, absent): (Vec<Int8Path>, Vec<Int8Path>) = Int8Path::ALL
+        .into_iter()
+        .partition(|p| p.available().unwrap());
+    eprintln!("int8 GEMM paths tested: {runnable:?}; absent here: {absent:?}");
+    assert!(runnable.contains(&Int8Path::best().unwrap()));
+    assert_eq!(
+        Int8Path::Avx512Vnni.available().unwrap(),
+        Int8Path::Avx512VnniYmm.available().unwrap()
+    );
+    assert_ne!(Int8Path::best().unwrap(), Int8Path::Avx512VnniYmm);
+}
+
+/// Rows long enough for many full vector steps of every kernel, with ragged tails, and row
+/// counts that leave partial 4 × 4 and 2 × 4 tiles.
+#[test]
+fn long_rows_with_ragged_tails_are_exact() {
+    for (m, n, k) in [
+        (1, 5, 1000),
+        (3, 7, 1031),
+        (5, 9, 2079),
+        (6, 4, 64),
+        (2, 3, 33),
+    ] {
+        let a = bytes(m * k, (m * 31 + k) as u64);
+        let b: Vec<i8> = bytes(n * k, (n * 17 + k) as u64)
+            .into_iter()
+            .map(|v| v as i8)
+            .collect();
+        check_gemm(&a, &b, m, n, k, Par::Seq);
+    }
+}

@@ -3,6 +3,8 @@
 //! | [`Int8Path`] | kernel |
 //! |---|---|
 //! | `Avx512Vnni` (`avx512vnni.rs`) | `vpdpbusd` zmm, 4 × 4 tiles (1 × 4 for a single A row); i8 A is biased to u8 (`a ^ 0x80` = `a + 128`: once per call, or in registers for a single row) and `128 Σ_k b` subtracted (summed once per call, or in the same pass for a single row) |
+//! | `AvxVnni` (`ymm_vnni.rs`) | VEX `vpdpbusd` ymm (AVX-VNNI, for CPUs without AVX-512), 2 × 4 tiles (1 × 4 for a single row), i8 A biased as above |
+//! | `Avx512VnniYmm` (`ymm_vnni.rs`) | the `AvxVnni` code in the EVEX encoding (AVX-512 VNNI + VL): never chosen by [`Int8Path::best`], it lets a machine with AVX-512 VNNI run and test what an AVX-VNNI machine runs |
 //! | `Avx2` (`avx2.rs`) | both operands widened to i16 (`vpmovsxbw` / `vpmovzxbw`), `vpmaddwd`: no i16 saturation (products ≤ 2^15, pairs ≤ 2^16 in i32) — `vpmaddubsw` would saturate at 255 · 127 · 2 |
 //! | `Scalar` | i32 dot products, four B rows per A row pass |
 //!
@@ -15,6 +17,8 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512vnni;
+#[cfg(target_arch = "x86_64")]
+mod ymm_vnni;
 
 use bitnet_simd::par::SharedOut;
 use bitnet_simd::{Level, Par, ScratchPool};
@@ -30,6 +34,11 @@ const PANEL: usize = 64;
 pub enum Int8Path {
     /// `vpdpbusd` zmm.
     Avx512Vnni,
+    /// The [`Int8Path::AvxVnni`] kernel in AVX-512 VNNI + VL's EVEX encoding of `vpdpbusd` ymm
+    /// (never chosen by [`Int8Path::best`]: it verifies the AVX-VNNI code on AVX-512 machines).
+    Avx512VnniYmm,
+    /// `vpdpbusd` ymm, VEX-encoded (AVX-VNNI).
+    AvxVnni,
     /// i16 widening and `vpmaddwd` ymm.
     Avx2,
     /// Portable Rust.
@@ -38,11 +47,17 @@ pub enum Int8Path {
 
 impl Int8Path {
     /// Every path, fastest first.
-    pub const ALL: [Int8Path; 3] = [Int8Path::Avx512Vnni, Int8Path::Avx2, Int8Path::Scalar];
+    pub const ALL: [Int8Path; 5] = [
+        Int8Path::Avx512Vnni,
+        Int8Path::Avx512VnniYmm,
+        Int8Path::AvxVnni,
+        Int8Path::Avx2,
+        Int8Path::Scalar,
+    ];
 
-    /// The fastest path the active ceiling allows.
+    /// The fastest path the active ceiling allows: AVX-512 VNNI, AVX-VNNI, AVX2, scalar.
     pub fn best() -> Result<Int8Path, QuantError> {
-        for path in Int8Path::ALL {
+        for path in [Int8Path::Avx512Vnni, Int8Path::AvxVnni, Int8Path::Avx2] {
             if path.available()? {
                 return Ok(path);
             }
@@ -61,7 +76,12 @@ impl Int8Path {
         #[cfg(target_arch = "x86_64")]
         {
             return Ok(match self {
-                Int8Path::Avx512Vnni => bitnet_simd::dispatch::Avx512VnniToken::get()
+                Int8Path::Avx512Vnni | Int8Path::Avx512VnniYmm => {
+                    bitnet_simd::dispatch::Avx512VnniToken::get()
+                        .map_err(isa)?
+                        .is_some()
+                }
+                Int8Path::AvxVnni => bitnet_simd::dispatch::AvxVnniToken::get()
                     .map_err(isa)?
                     .is_some(),
                 Int8Path::Avx2 => matches!(level, Level::Avx2(_) | Level::Avx512(_)),
@@ -136,10 +156,21 @@ pub fn gemm_on(
     let mut b_sums = Vec::new();
     let mut biased = None;
     #[cfg(target_arch = "x86_64")]
-    if let (Int8Path::Avx512Vnni, Operand::I8(v), true) = (path, a, m > 1) {
+    if let (
+        Int8Path::Avx512Vnni | Int8Path::Avx512VnniYmm | Int8Path::AvxVnni,
+        Operand::I8(v),
+        true,
+    ) = (path, a, m > 1)
+    {
         b_sums = vec![0i32; n];
-        // SAFETY: Int8Path::Avx512Vnni runs only when its token exists.
-        unsafe { avx512vnni::row_sums(b, k, &mut b_sums) };
+        // SAFETY: each VNNI path runs only when its token exists (checked above).
+        unsafe {
+            match path {
+                Int8Path::AvxVnni => ymm_vnni::row_sums(b, k, &mut b_sums),
+                Int8Path::Avx512VnniYmm => ymm_vnni::evex::row_sums(b, k, &mut b_sums),
+                _ => avx512vnni::row_sums(b, k, &mut b_sums),
+            }
+        }
         let mut copy = ScratchPool::global().take_uninit::<u8>(m * k);
         for (o, &q) in copy.iter_mut().zip(v.iter()) {
             *o = q as u8 ^ 0x80;
@@ -200,7 +231,7 @@ fn tile(
     let a_row = |d: usize| i0 + d.min(im - 1);
     match (path, a) {
         #[cfg(target_arch = "x86_64")]
-        (Int8Path::Avx512Vnni, a) => {
+        (Int8Path::Avx512Vnni | Int8Path::Avx512VnniYmm | Int8Path::AvxVnni, a) => {
             // i8 rows are read as u8 bytes and biased in the kernel.
             let (bytes, biased) = match a {
                 Operand::U8(v) => (v, false),
@@ -214,24 +245,19 @@ fn tile(
             };
             let rows = |d: usize| &bytes[a_row(d) * k..(a_row(d) + 1) * k];
             let mut t = [[0i32; 4]; 4];
-            if im == 1 {
-                let [row] = if biased {
-                    // SAFETY: Int8Path::Avx512Vnni runs only when its token exists.
-                    unsafe { avx512vnni::tile::<1, true>([rows(0)], b_rows, k, None) }
-                } else {
-                    // SAFETY: Int8Path::Avx512Vnni runs only when its token exists.
-                    unsafe { avx512vnni::tile::<1, false>([rows(0)], b_rows, k, None) }
-                };
-                t[0] = row;
-            } else {
-                let a4 = std::array::from_fn(rows);
-                t = if biased {
-                    // SAFETY: Int8Path::Avx512Vnni runs only when its token exists.
-                    unsafe { avx512vnni::tile::<4, true>(a4, b_rows, k, None) }
-                } else {
-                    // SAFETY: Int8Path::Avx512Vnni runs only when its token exists.
-                    unsafe { avx512vnni::tile::<4, false>(a4, b_rows, k, None) }
-                };
+            match (path, im) {
+                (Int8Path::Avx512Vnni, 1) => [t[0]] = zmm_tile::<1>(biased, [rows(0)], b_rows, k),
+                (Int8Path::Avx512Vnni, _) => {
+                    t = zmm_tile::<4>(biased, std::array::from_fn(rows), b_rows, k)
+                }
+                (ymm, 1) => [t[0]] = ymm_tile::<1>(ymm, biased, [rows(0)], b_rows, k),
+                (ymm, _) => {
+                    for half in (0..im).step_by(2) {
+                        let [r0, r1] =
+                            ymm_tile::<2>(ymm, biased, [rows(half), rows(half + 1)], b_rows, k);
+                        (t[half], t[half + 1]) = (r0, r1);
+                    }
+                }
             }
             t
         }
@@ -254,5 +280,40 @@ fn tile(
                     .sum()
             })
         }),
+    }
+}
+
+/// The `R × 4` tile of the zmm VNNI path.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn zmm_tile<const R: usize>(biased: bool, a: [&[u8]; R], b: [&[i8]; 4], k: usize) -> [[i32; 4]; R] {
+    // SAFETY: the callers run this path only when its token exists (`gemm_on` checks it).
+    unsafe {
+        if biased {
+            avx512vnni::tile::<R, true>(a, b, k, None)
+        } else {
+            avx512vnni::tile::<R, false>(a, b, k, None)
+        }
+    }
+}
+
+/// The `R × 4` tile of a 256-bit VNNI path (`AvxVnni` VEX, `Avx512VnniYmm` EVEX).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn ymm_tile<const R: usize>(
+    path: Int8Path,
+    biased: bool,
+    a: [&[u8]; R],
+    b: [&[i8]; 4],
+    k: usize,
+) -> [[i32; 4]; R] {
+    // SAFETY: the callers run only a path whose token exists (`gemm_on` checks it).
+    unsafe {
+        match (path, biased) {
+            (Int8Path::AvxVnni, false) => ymm_vnni::tile::<R, false>(a, b, k, None),
+            (Int8Path::AvxVnni, true) => ymm_vnni::tile::<R, true>(a, b, k, None),
+            (_, false) => ymm_vnni::evex::tile::<R, false>(a, b, k, None),
+            (_, true) => ymm_vnni::evex::tile::<R, true>(a, b, k, None),
+        }
     }
 }
