@@ -56,14 +56,16 @@ fn pack_group(s: GroupSpec, codes: &[u8], out: &mut [u8]) {
     }
 }
 
-/// The codes of one group.
+/// The codes of one group: field `s` of byte `j` is value `j + s · stride`.
 pub(crate) fn group_codes(s: GroupSpec, block: &[u8], codes: &mut [u8]) {
     let body = &block[s.header_bytes()..];
-    let lanes = 8 / s.bits() as usize;
-    let stride = s.size() / lanes;
-    let mask = (1u8 << s.bits()) - 1;
-    for (i, c) in codes.iter_mut().enumerate() {
-        *c = (body[i % stride] >> (s.bits() as usize * (i / stride))) & mask;
+    let bits = s.bits() as usize;
+    let stride = s.size() * bits / 8;
+    let mask = (1u8 << bits) - 1;
+    for (field, out) in codes.chunks_exact_mut(stride).enumerate() {
+        for (c, &b) in out.iter_mut().zip(&body[..stride]) {
+            *c = (b >> (bits * field)) & mask;
+        }
     }
 }
 

@@ -115,11 +115,12 @@ fn row_dots(
     let mut out = [0f32; TILE];
     #[cfg(target_arch = "x86_64")]
     if path != Path::Reference {
+        // Two accumulators per token in a 4-token tile, four for a single token.
         if tn == TILE {
-            out = simd_dots::<TILE>(path, w, x, r, t0);
+            out = simd_dots::<TILE, 2>(path, w, x, r, t0);
         } else {
             for (ti, o) in out[..tn].iter_mut().enumerate() {
-                [*o] = simd_dots::<1>(path, w, x, r, t0 + ti);
+                [*o] = simd_dots::<1, 4>(path, w, x, r, t0 + ti);
             }
         }
         return out;
@@ -131,9 +132,9 @@ fn row_dots(
     out
 }
 
-/// Row `r` against tokens `t0..t0 + NT` on a ymm path.
+/// Row `r` against tokens `t0..t0 + NT` on a ymm path, `U` accumulators per token.
 #[cfg(target_arch = "x86_64")]
-fn simd_dots<const NT: usize>(
+fn simd_dots<const NT: usize, const U: usize>(
     path: Path,
     w: &GroupWeights<'_>,
     x: GroupActivations<'_>,
@@ -152,15 +153,16 @@ fn simd_dots<const NT: usize>(
         GroupActivations::Q8x32(a) => {
             let q: [_; NT] = std::array::from_fn(|i| a.row(t0 + i));
             let d: [_; NT] = std::array::from_fn(|i| a.scales(t0 + i));
+            let s: [_; NT] = std::array::from_fn(|i| a.sums(t0 + i));
             let ds: [_; NT] = std::array::from_fn(|i| a.scaled_sums(t0 + i));
             let spec = match w.format() {
                 GroupFormat::Grouped(spec) => spec,
-                _ => return on_path!(path, q8_0::<NT>(row, q, d)),
+                _ => return on_path!(path, q8_0::<NT, U>(row, q, d)),
             };
             macro_rules! specs {
                 ($(($b:literal, $s:literal, $m:literal)),*) => {
                     match (spec.bits(), spec.size(), spec.with_min()) {
-                        $(($b, $s, $m) => on_path!(path, groups::<$b, $s, $m, NT>(row, q, d, ds)),)*
+                        $(($b, $s, $m) => on_path!(path, groups::<$b, $s, $m, NT, U>(row, q, d, s, ds)),)*
                         _ => unreachable!("GroupSpec::new admits no other spec"),
                     }
                 };

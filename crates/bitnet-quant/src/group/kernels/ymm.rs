@@ -9,9 +9,11 @@
 //! - **32-value formats** (the log's groups, Q4_0, Q4_1, Q8_0): each 32 weights become one
 //!   vector of u8 codes (nibbles masked out of 16 or 32 bytes; 2-bit fields shifted out of a
 //!   broadcast with `vpsrlvq`; Q8_0 as `|w|` with the sign moved onto the activations by
-//!   `vpsignb`). The i32 lanes of the byte dot are converted and multiplied by `d_w · d_a` in
-//!   one FMA into an f32 accumulator per token; the offset (symmetric) or minimum terms are a
-//!   scalar sum of `d_w · (d_a Σ q)` or `m_w · (d_a Σ q)` per token.
+//!   `vpsignb`). The symmetric offset enters the byte dot as `−off · Σ q` in lane 0 (so each
+//!   block's integer `Σ (code − off)·q` is exact, as in the reference); the i32 lanes are
+//!   converted and multiplied by `d_w · d_a` in one FMA into an f32 accumulator, `U` of them per
+//!   token taking blocks in turn (4 for a GEMV: one chain would wait on the FMA latency every
+//!   block); a minimum adds the scalar `m_w · (d_a Σ q)` per token.
 //! - **Q4_K**: the 32-byte code chunk gives two sub-blocks (low and high nibbles); each byte dot
 //!   is multiplied by its 6-bit scale (`vpmulld`) into an i32 sum per super-block, converted
 //!   once and multiplied by `d · d_a`; the minimums are `Σ m_j (bsum_2j + bsum_2j+1)` from the
@@ -123,12 +125,21 @@ macro_rules! group_kernels {
         }
 
         /// One row of a `BITS`-bit group format of `SIZE` values (`MIN`: with a minimum)
-        /// against `NT` tokens: their i8 values `q`, block scales `d` and `d · Σ q` `ds`.
+        /// against `NT` tokens: their i8 values `q`, block scales `d`, block sums `Σ q` `sums`
+        /// and `d · Σ q` `ds`. `U` independent accumulators per token take consecutive blocks
+        /// in turn, so the FMA latency does not serialise a GEMV.
         #[target_feature(enable = $features)]
-        pub fn groups<const BITS: u32, const SIZE: usize, const MIN: bool, const NT: usize>(
+        pub fn groups<
+            const BITS: u32,
+            const SIZE: usize,
+            const MIN: bool,
+            const NT: usize,
+            const U: usize,
+        >(
             row: &[u8],
             q: [&[i8]; NT],
             d: [&[f32]; NT],
+            sums: [&[i32]; NT],
             ds: [&[f32]; NT],
         ) -> [f32; NT] {
             let header = if MIN { 4 } else { 2 };
@@ -139,11 +150,13 @@ macro_rules! group_kernels {
                 row.len() == nb * bb
                     && (0..NT).all(|t| q[t].len() == nb * SIZE
                         && d[t].len() == nb * nsub
+                        && sums[t].len() == nb * nsub
                         && ds[t].len() == nb * nsub)
             );
-            let mut acc = [_mm256_setzero_ps(); NT];
-            let mut side = [0f32; NT];
-            for b in 0..nb {
+            // The symmetric offset: `Σ (code − off)·q = Σ code·q − off·Σ q`, the second term
+            // seeded into lane 0 of the byte dot so the integer is exact before conversion.
+            let off = if MIN { 0 } else { 1i32 << (BITS - 1) };
+            let block = |b: usize, acc: &mut [__m256; NT], side: &mut [f32; NT]| {
                 // SAFETY: block b lies inside row (asserted).
                 let block = unsafe { row.as_ptr().add(b * bb) };
                 // SAFETY: the header holds d (and m).
@@ -166,38 +179,52 @@ macro_rules! group_kernels {
                     let j = b * nsub + sub;
                     for t in 0..NT {
                         // SAFETY: j < nb · nsub, so 32 values at 32 j and the scales at j exist.
-                        let (a, dj, dsj) = unsafe {
+                        let (a, dj, sj, dsj) = unsafe {
                             (
                                 _mm256_loadu_si256(q[t].as_ptr().add(32 * j).cast()),
                                 *d[t].get_unchecked(j),
+                                *sums[t].get_unchecked(j),
                                 *ds[t].get_unchecked(j),
                             )
                         };
-                        let sum = _mm256_cvtepi32_ps(bdot(u, a));
+                        let seed = _mm256_setr_epi32(-off * sj, 0, 0, 0, 0, 0, 0, 0);
+                        let sum = _mm256_cvtepi32_ps($dot(seed, [u], [a]));
                         acc[t] = _mm256_fmadd_ps(sum, _mm256_set1_ps(dw * dj), acc[t]);
-                        side[t] += if MIN { mw } else { dw } * dsj;
+                        if MIN {
+                            side[t] += mw * dsj;
+                        }
                     }
                 }
-            }
-            let off = if MIN {
-                0.0
-            } else {
-                -((1 << (BITS - 1)) as f32)
             };
+            let mut acc = [[_mm256_setzero_ps(); NT]; U];
+            let mut side = [[0f32; NT]; U];
+            let full = nb / U * U;
+            for b0 in (0..full).step_by(U) {
+                for u in 0..U {
+                    block(b0 + u, &mut acc[u], &mut side[u]);
+                }
+            }
+            for b in full..nb {
+                block(b, &mut acc[0], &mut side[0]);
+            }
             core::array::from_fn(|t| {
-                reduce_f32x8(acc[t]) + if MIN { side[t] } else { off * side[t] }
+                let v = (1..U).fold(acc[0][t], |s, u| _mm256_add_ps(s, acc[u][t]));
+                reduce_f32x8(v) + (0..U).map(|u| side[u][t]).sum::<f32>()
             })
         }
 
-        /// One Q8_0 row against `NT` tokens.
+        /// One Q8_0 row against `NT` tokens (`U` accumulators per token, as [`groups`]).
         #[target_feature(enable = $features)]
-        pub fn q8_0<const NT: usize>(row: &[u8], q: [&[i8]; NT], d: [&[f32]; NT]) -> [f32; NT] {
+        pub fn q8_0<const NT: usize, const U: usize>(
+            row: &[u8],
+            q: [&[i8]; NT],
+            d: [&[f32]; NT],
+        ) -> [f32; NT] {
             let nb = row.len() / 34;
             assert!(
                 row.len() == nb * 34 && (0..NT).all(|t| q[t].len() == nb * 32 && d[t].len() == nb)
             );
-            let mut acc = [_mm256_setzero_ps(); NT];
-            for b in 0..nb {
+            let block = |b: usize, acc: &mut [__m256; NT]| {
                 // SAFETY: block b (34 bytes) lies inside row (asserted).
                 let (dw, w) = unsafe {
                     let block = row.as_ptr().add(b * 34);
@@ -215,8 +242,20 @@ macro_rules! group_kernels {
                     let sum = _mm256_cvtepi32_ps(bdot(u, _mm256_sign_epi8(a, w)));
                     acc[t] = _mm256_fmadd_ps(sum, _mm256_set1_ps(dw * db), acc[t]);
                 }
+            };
+            let mut acc = [[_mm256_setzero_ps(); NT]; U];
+            let full = nb / U * U;
+            for b0 in (0..full).step_by(U) {
+                for u in 0..U {
+                    block(b0 + u, &mut acc[u]);
+                }
             }
-            core::array::from_fn(|t| reduce_f32x8(acc[t]))
+            for b in full..nb {
+                block(b, &mut acc[0]);
+            }
+            core::array::from_fn(|t| {
+                reduce_f32x8((1..U).fold(acc[0][t], |s, u| _mm256_add_ps(s, acc[u][t])))
+            })
         }
 
         /// One Q4_K row against `NT` Q8_K tokens.
