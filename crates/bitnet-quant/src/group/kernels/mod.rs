@@ -153,7 +153,6 @@ fn simd_dots<const NT: usize, const U: usize>(
         GroupActivations::Q8x32(a) => {
             let q: [_; NT] = std::array::from_fn(|i| a.row(t0 + i));
             let d: [_; NT] = std::array::from_fn(|i| a.scales(t0 + i));
-            let s: [_; NT] = std::array::from_fn(|i| a.sums(t0 + i));
             let ds: [_; NT] = std::array::from_fn(|i| a.scaled_sums(t0 + i));
             let spec = match w.format() {
                 GroupFormat::Grouped(spec) => spec,
@@ -162,7 +161,7 @@ fn simd_dots<const NT: usize, const U: usize>(
             macro_rules! specs {
                 ($(($b:literal, $s:literal, $m:literal)),*) => {
                     match (spec.bits(), spec.size(), spec.with_min()) {
-                        $(($b, $s, $m) => on_path!(path, groups::<$b, $s, $m, NT, U>(row, q, d, s, ds)),)*
+                        $(($b, $s, $m) => on_path!(path, groups::<$b, $s, $m, NT, U>(row, q, d, ds)),)*
                         _ => unreachable!("GroupSpec::new admits no other spec"),
                     }
                 };

@@ -9,11 +9,11 @@
 //! - **32-value formats** (the log's groups, Q4_0, Q4_1, Q8_0): each 32 weights become one
 //!   vector of u8 codes (nibbles masked out of 16 or 32 bytes; 2-bit fields shifted out of a
 //!   broadcast with `vpsrlvq`; Q8_0 as `|w|` with the sign moved onto the activations by
-//!   `vpsignb`). The symmetric offset enters the byte dot as `−off · Σ q` in lane 0 (so each
-//!   block's integer `Σ (code − off)·q` is exact, as in the reference); the i32 lanes are
-//!   converted and multiplied by `d_w · d_a` in one FMA into an f32 accumulator, `U` of them per
-//!   token taking blocks in turn (4 for a GEMV: one chain would wait on the FMA latency every
-//!   block); a minimum adds the scalar `m_w · (d_a Σ q)` per token.
+//!   `vpsignb`). The symmetric offset is a second byte dot, of `off`s with the activations,
+//!   subtracted (so each block's integer `Σ (code − off)·q` is exact, as in the reference); the
+//!   i32 lanes are converted and multiplied by `d_w · d_a` in one FMA into an f32 accumulator,
+//!   `U` of them per token taking blocks in turn (4 for a GEMV: one chain would wait on the FMA
+//!   latency every block); a minimum adds the scalar `m_w · (d_a Σ q)` per token.
 //! - **Q4_K**: the 32-byte code chunk gives two sub-blocks (low and high nibbles); each byte dot
 //!   is multiplied by its 6-bit scale (`vpmulld`) into an i32 sum per super-block, converted
 //!   once and multiplied by `d · d_a`; the minimums are `Σ m_j (bsum_2j + bsum_2j+1)` from the
@@ -49,7 +49,7 @@ macro_rules! group_kernels {
 
         use $crate::formats::q8_k::BlockQ8K;
         use $crate::group::kernels::ymm::Q6K_SCALE_SPREAD;
-        use $crate::kernels::ymm::{f16_bits_to_f32, reduce_f32x8};
+        use $crate::kernels::ymm::reduce_f32x8;
 
         /// The i32 lanes of one byte dot `u · s`.
         #[inline]
@@ -58,15 +58,33 @@ macro_rules! group_kernels {
             $dot(_mm256_setzero_si256(), [u], [s])
         }
 
-        /// The f16 at `p` as f32.
+        /// The four f16 values at `p..p + 8` as f32, in order, by one `vcvtph2ps` from memory
+        /// (which writes its whole register). Written in `asm!` because from intrinsics the
+        /// compiler narrows the load to the 16 bits a caller uses and emits `vpinsrw` into an
+        /// arbitrary register, often an accumulator: that false dependency chained every
+        /// block's scale to the FMA of the block before (measured: 4.5 cycles per Q4_0 block).
         ///
         /// # Safety
-        /// `p` must be valid for 2 bytes.
+        /// `p` must be valid for 8 bytes.
         #[inline]
         #[target_feature(enable = $features)]
-        unsafe fn f16_at(p: *const u8) -> f32 {
-            // SAFETY: 2 bytes (caller).
-            f16_bits_to_f32(unsafe { p.cast::<u16>().read_unaligned() })
+        unsafe fn f16x4_at(p: *const u8) -> [f32; 4] {
+            let v: __m128;
+            // SAFETY: reads 8 bytes at p (caller); F16C is in `$features`.
+            unsafe {
+                core::arch::asm!(
+                    "vcvtph2ps {v}, qword ptr [{p}]",
+                    p = in(reg) p,
+                    v = out(xmm_reg) v,
+                    options(pure, readonly, nostack, preserves_flags)
+                )
+            };
+            [
+                _mm_cvtss_f32(v),
+                _mm_cvtss_f32(_mm_movehdup_ps(v)),
+                _mm_cvtss_f32(_mm_movehl_ps(v, v)),
+                _mm_cvtss_f32(_mm_shuffle_ps::<3>(v, v)),
+            ]
         }
 
         /// The 32 4-bit codes of sub-block `sub` of a group of `SIZE` (codes at `codes`).
@@ -125,8 +143,7 @@ macro_rules! group_kernels {
         }
 
         /// One row of a `BITS`-bit group format of `SIZE` values (`MIN`: with a minimum)
-        /// against `NT` tokens: their i8 values `q`, block scales `d`, block sums `Σ q` `sums`
-        /// and `d · Σ q` `ds`. `U` independent accumulators per token take consecutive blocks
+        /// against `NT` tokens: their i8 values `q`, block scales `d` and `d · Σ q` `ds`. `U` independent accumulators per token take consecutive blocks
         /// in turn, so the FMA latency does not serialise a GEMV.
         #[target_feature(enable = $features)]
         pub fn groups<
@@ -139,7 +156,6 @@ macro_rules! group_kernels {
             row: &[u8],
             q: [&[i8]; NT],
             d: [&[f32]; NT],
-            sums: [&[i32]; NT],
             ds: [&[f32]; NT],
         ) -> [f32; NT] {
             let header = if MIN { 4 } else { 2 };
@@ -150,23 +166,17 @@ macro_rules! group_kernels {
                 row.len() == nb * bb
                     && (0..NT).all(|t| q[t].len() == nb * SIZE
                         && d[t].len() == nb * nsub
-                        && sums[t].len() == nb * nsub
                         && ds[t].len() == nb * nsub)
             );
-            // The symmetric offset: `Σ (code − off)·q = Σ code·q − off·Σ q`, the second term
-            // seeded into lane 0 of the byte dot so the integer is exact before conversion.
-            let off = if MIN { 0 } else { 1i32 << (BITS - 1) };
+            // The symmetric offset: `Σ (code − off)·q = Σ code·q − Σ off·q`, the second term a
+            // byte dot of `off`s with the activations, so the integer is exact before conversion.
+            let offs = _mm256_set1_epi8(if MIN { 0 } else { 1i8 << (BITS - 1) });
             let block = |b: usize, acc: &mut [__m256; NT], side: &mut [f32; NT]| {
                 // SAFETY: block b lies inside row (asserted).
                 let block = unsafe { row.as_ptr().add(b * bb) };
-                // SAFETY: the header holds d (and m).
-                let dw = unsafe { f16_at(block) };
-                let mw = if MIN {
-                    // SAFETY: a header with a minimum is 4 bytes.
-                    unsafe { f16_at(block.add(2)) }
-                } else {
-                    0.0
-                };
+                // SAFETY: a block has at least 10 bytes (a 2-byte header and 8 or more code
+                // bytes); the header holds d (and m).
+                let [dw, mw, ..] = unsafe { f16x4_at(block) };
                 for sub in 0..nsub {
                     // SAFETY: the codes follow the header (SIZE·BITS/8 bytes).
                     let u = unsafe {
@@ -179,16 +189,18 @@ macro_rules! group_kernels {
                     let j = b * nsub + sub;
                     for t in 0..NT {
                         // SAFETY: j < nb · nsub, so 32 values at 32 j and the scales at j exist.
-                        let (a, dj, sj, dsj) = unsafe {
+                        let (a, dj, dsj) = unsafe {
                             (
                                 _mm256_loadu_si256(q[t].as_ptr().add(32 * j).cast()),
                                 *d[t].get_unchecked(j),
-                                *sums[t].get_unchecked(j),
                                 *ds[t].get_unchecked(j),
                             )
                         };
-                        let seed = _mm256_setr_epi32(-off * sj, 0, 0, 0, 0, 0, 0, 0);
-                        let sum = _mm256_cvtepi32_ps($dot(seed, [u], [a]));
+                        let mut isum = bdot(u, a);
+                        if !MIN {
+                            isum = _mm256_sub_epi32(isum, bdot(offs, a));
+                        }
+                        let sum = _mm256_cvtepi32_ps(isum);
                         acc[t] = _mm256_fmadd_ps(sum, _mm256_set1_ps(dw * dj), acc[t]);
                         if MIN {
                             side[t] += mw * dsj;
@@ -228,7 +240,7 @@ macro_rules! group_kernels {
                 // SAFETY: block b (34 bytes) lies inside row (asserted).
                 let (dw, w) = unsafe {
                     let block = row.as_ptr().add(b * 34);
-                    (f16_at(block), _mm256_loadu_si256(block.add(2).cast()))
+                    (f16x4_at(block)[0], _mm256_loadu_si256(block.add(2).cast()))
                 };
                 let u = _mm256_abs_epi8(w);
                 for t in 0..NT {
@@ -298,8 +310,8 @@ macro_rules! group_kernels {
                         sumi[t] = _mm256_add_epi32(sumi[t], p);
                     }
                 }
-                // SAFETY: 2-byte f16 values at 0 and 2.
-                let (d, dmin) = unsafe { (f16_at(block.as_ptr()), f16_at(block.as_ptr().add(2))) };
+                // SAFETY: the f16 d and dmin at 0..4, then scale bytes.
+                let [d, dmin, ..] = unsafe { f16x4_at(block.as_ptr()) };
                 for t in 0..NT {
                     let xb = &x[t][b];
                     // SAFETY: bsums is 16 i16 = 32 bytes.
@@ -371,8 +383,8 @@ macro_rules! group_kernels {
                         }
                     }
                 }
-                // SAFETY: the f16 d at 208.
-                let d = unsafe { f16_at(p.add(208)) };
+                // SAFETY: the f16 d at 208, read with the scale bytes 202..208 before it.
+                let [.., d] = unsafe { f16x4_at(p.add(202)) };
                 let sc_i16 = _mm256_cvtepi8_epi16(sc16);
                 for t in 0..NT {
                     let xb = &x[t][b];
