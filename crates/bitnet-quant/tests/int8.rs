@@ -65,8 +65,8 @@ fn check_gemm(a_bytes: &[u8], b: &[i8], m: usize, n: usize, k: usize, par: Par) 
 proptest! {
     #[test]
     fn gemm_is_exact_on_every_path(
-        m in 0usize..11,
-        n in 0usize..11,
+        m in 0usize..40,
+        n in 0usize..80,
         k in 0usize..300,
         seed in any::<u64>(),
         threads in 1usize..3,
@@ -128,6 +128,9 @@ fn extreme_sums_at_max_k_are_exact() {
         let a = vec![fill; 2 * k];
         check_gemm(&a, &b, 2, 2, k, Par::Seq);
     }
+    // The packed path, at 16 rows.
+    let a = vec![255u8; 16 * k];
+    check_gemm(&a, &b, 16, 2, k, Par::Seq);
 }
 
 #[test]
@@ -266,6 +269,11 @@ fn long_rows_with_ragged_tails_are_exact() {
         (5, 9, 2079),
         (6, 4, 64),
         (2, 3, 33),
+        // The packed path (16 rows and more): partial 6-row tiles and 64-column panels.
+        (16, 64, 256),
+        (23, 130, 1031),
+        (17, 65, 3),
+        (40, 1, 7),
     ] {
         let a = bytes(m * k, (m * 31 + k) as u64);
         let b: Vec<i8> = bytes(n * k, (n * 17 + k) as u64)

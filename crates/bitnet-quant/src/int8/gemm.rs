@@ -2,7 +2,7 @@
 //!
 //! | [`Int8Path`] | kernel |
 //! |---|---|
-//! | `Avx512Vnni` (`avx512vnni.rs`) | `vpdpbusd` zmm, 4 × 4 tiles (1 × 4 for a single A row); i8 A is biased to u8 (`a ^ 0x80` = `a + 128`: once per call, or in registers for a single row) and `128 Σ_k b` subtracted (summed once per call, or in the same pass for a single row) |
+//! | `Avx512Vnni` (`packed.rs`, `avx512vnni.rs`) | from 16 A rows: B packed per 64-column panel, 6 × 64 tiles of broadcast A against packed B (each i32 lane one output, no horizontal sums); fewer rows: `vpdpbusd` zmm 4 × 4 tiles (1 × 4 for a single A row); i8 A is biased to u8 (`a ^ 0x80` = `a + 128`: once per call, or in registers for a single row) and `128 Σ_k b` subtracted (summed once per call, or in the same pass for a single row) |
 //! | `AvxVnni` (`ymm_vnni.rs`) | VEX `vpdpbusd` ymm (AVX-VNNI, for CPUs without AVX-512), 2 × 4 tiles (1 × 4 for a single row), i8 A biased as above |
 //! | `Avx512VnniYmm` (`ymm_vnni.rs`) | the `AvxVnni` code in the EVEX encoding (AVX-512 VNNI + VL): never chosen by [`Int8Path::best`], it lets a machine with AVX-512 VNNI run and test what an AVX-VNNI machine runs |
 //! | `Avx2` (`avx2.rs`) | both operands widened to i16 (`vpmovsxbw` / `vpmovzxbw`), `vpmaddwd`: no i16 saturation (products ≤ 2^15, pairs ≤ 2^16 in i32) — `vpmaddubsw` would saturate at 255 · 127 · 2 |
@@ -18,6 +18,8 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512vnni;
 #[cfg(target_arch = "x86_64")]
+mod packed;
+#[cfg(target_arch = "x86_64")]
 mod ymm_vnni;
 
 use bitnet_simd::par::SharedOut;
@@ -28,6 +30,9 @@ use crate::error::{QuantError, check_len, elements};
 
 /// B rows per panel.
 const PANEL: usize = 64;
+/// A rows from which the AVX-512 VNNI path packs B (`packed.rs`) instead of running 4 × 4
+/// tiles with horizontal sums: packing reads B once per call, and pays off once it is reused.
+const PACKED_MIN_M: usize = 16;
 
 /// The instruction family an int8 GEMM runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +189,11 @@ pub fn gemm_on(
     let b_sums = &b_sums[..];
     let out = SharedOut::new(c.as_mut_ptr());
     let par = par.for_work(m.saturating_mul(n).saturating_mul(k), 1 << 20);
+    #[cfg(target_arch = "x86_64")]
+    if let (Int8Path::Avx512Vnni, Operand::U8(a), true) = (path, a, m >= PACKED_MIN_M) {
+        packed_gemm(a, b, m, n, k, b_sums, out, par);
+        return Ok(());
+    }
     par.for_each_range(n.div_ceil(PANEL), 1, |panels| {
         for p in panels {
             let (j0, jn) = (p * PANEL, PANEL.min(n - p * PANEL));
@@ -316,4 +326,65 @@ fn ymm_tile<const R: usize>(
             (_, true) => ymm_vnni::evex::tile::<R, true>(a, b, k, None),
         }
     }
+}
+
+/// The packed-B path of `Int8Path::Avx512Vnni` (`packed.rs`): each thread packs its panels of
+/// [`packed::NR`] B rows into scratch and runs every A row against them in tiles of
+/// [`packed::MR`]; `b_sums` (empty for u8 A) gives the `128 Σ b` correction of biased i8 A.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn packed_gemm(
+    a: &[u8],
+    b: &[i8],
+    m: usize,
+    n: usize,
+    k: usize,
+    b_sums: &[i32],
+    out: SharedOut<i32>,
+    par: Par,
+) {
+    let corr: Vec<i32> = b_sums.iter().map(|&s| 128 * s).collect();
+    par.for_each_range(n.div_ceil(packed::NR), 1, |panels| {
+        let mut panel = ScratchPool::global().take_uninit::<u8>(packed::panel_len(k));
+        for p in panels {
+            let (j0, jn) = (p * packed::NR, packed::NR.min(n - p * packed::NR));
+            // SAFETY: this path runs only when the AVX-512 VNNI token exists (AVX-512 F).
+            unsafe { packed::pack_panel(b, k, j0, jn, &mut panel) };
+            let corr = if corr.is_empty() {
+                &[][..]
+            } else {
+                &corr[j0..j0 + jn]
+            };
+            for i0 in (0..m).step_by(packed::MR) {
+                let rn = packed::MR.min(m - i0);
+                let row = |r: usize| &a[(i0 + r) * k..(i0 + r + 1) * k];
+                let dst = |r: usize| out.at((i0 + r) * n + j0);
+                macro_rules! run {
+                    ($r:literal) => {
+                        // SAFETY: this path runs only when the AVX-512 VNNI token exists (on the
+                        // AVX-512 level: F and BW); rows i0..i0 + rn of C, columns j0..j0 + jn,
+                        // are inside C (m × n, checked) and owned by this task's panel.
+                        unsafe {
+                            packed::tile::<$r>(
+                                std::array::from_fn(row),
+                                &panel,
+                                k,
+                                corr,
+                                std::array::from_fn(dst),
+                                jn,
+                            )
+                        }
+                    };
+                }
+                match rn {
+                    6 => run!(6),
+                    5 => run!(5),
+                    4 => run!(4),
+                    3 => run!(3),
+                    2 => run!(2),
+                    _ => run!(1),
+                }
+            }
+        }
+    });
 }
