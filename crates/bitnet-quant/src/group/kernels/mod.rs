@@ -2,7 +2,8 @@
 //!
 //! | [`Path`] | kernel |
 //! |---|---|
-//! | `Avx512Vnni`, `Avx512VnniYmm` | the 256-bit kernels of [`ymm`] on EVEX `vpdpbusd` ymm (AVX-512 VNNI + VL): one kernel serves both |
+//! | `Avx512Vnni` | Q4_0: two blocks per `vpdpbusd` zmm (`zmm.rs`); the other formats as `Avx512VnniYmm` |
+//! | `Avx512VnniYmm` | the 256-bit kernels of [`ymm`] on EVEX `vpdpbusd` ymm (AVX-512 VNNI + VL) |
 //! | `AvxVnni` | the same on VEX `vpdpbusd` (AVX-VNNI) |
 //! | `Avx2` | the same on `vpmaddubsw` + `vpmaddwd` |
 //! | `Reference` | [`super::reference`] |
@@ -11,11 +12,15 @@
 //! `NT = 4` kernels), and a GEMV runs the one-token kernels. Every path meets the error bound of
 //! [`super::reference`] (tested on every path this machine has).
 //!
-//! Why no zmm kernel: a GEMV of these formats reads 4.5-8.5 bits per weight and is bound by
-//! memory bandwidth long before the ymm byte dots are (see `docs/BENCHMARKS.md`).
+//! Why only Q4_0 on zmm: a GEMV must keep up with DRAM on every core, and of the formats a GGUF
+//! file holds only Q4_0's 18-byte blocks needed fewer instructions per byte than the ymm kernel
+//! issues (one nibble split, offset, scale and FMA per 32 values); Q4_K and Q6_K spend one scale
+//! FMA per 256 values and Q8_0 no nibble work.
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod ymm;
+#[cfg(target_arch = "x86_64")]
+mod zmm;
 
 use bitnet_simd::Par;
 
@@ -158,6 +163,11 @@ fn simd_dots<const NT: usize, const U: usize>(
                 GroupFormat::Grouped(spec) => spec,
                 _ => return on_path!(path, q8_0::<NT, U>(row, q, d)),
             };
+            if path == Path::Avx512Vnni && w.format() == GroupFormat::Q4_0 {
+                // SAFETY: Path::Avx512Vnni runs only when its token exists (AVX-512 F, BW, VL
+                // and VNNI on a level that includes AVX2, FMA and F16C).
+                return unsafe { zmm::q4_0::<NT, U>(row, q, d) };
+            }
             macro_rules! specs {
                 ($(($b:literal, $s:literal, $m:literal)),*) => {
                     match (spec.bits(), spec.size(), spec.with_min()) {
