@@ -41,6 +41,30 @@ pub const Q6K_SCALE_SPREAD: [[u8; 16]; 8] = {
     m
 };
 
+/// The four f16 values at `p..p + 8` as f32, by one `vcvtph2ps` from memory (which writes its
+/// whole register). Written in `asm!` because from intrinsics the compiler narrows the load to the
+/// 16 bits a caller uses and emits `vpinsrw` into an arbitrary register, often an accumulator:
+/// that false dependency chained every block's scale to the FMA of the block before (measured:
+/// 4.5 cycles per Q4_0 block).
+///
+/// # Safety
+/// `p` must be valid for 8 bytes.
+#[inline]
+#[target_feature(enable = "avx,f16c")]
+pub unsafe fn f16x4_load(p: *const u8) -> core::arch::x86_64::__m128 {
+    let v;
+    // SAFETY: reads 8 bytes at p (caller); F16C is enabled.
+    unsafe {
+        core::arch::asm!(
+            "vcvtph2ps {v}, qword ptr [{p}]",
+            p = in(reg) p,
+            v = out(xmm_reg) v,
+            options(pure, readonly, nostack, preserves_flags)
+        )
+    };
+    v
+}
+
 /// Defines `groups`, `q8_0`, `q4_k` and `q6_k` in the invoking module, compiled with `$features`
 /// on the byte dot `$dot` (module docs).
 macro_rules! group_kernels {
@@ -48,7 +72,7 @@ macro_rules! group_kernels {
         use core::arch::x86_64::*;
 
         use $crate::formats::q8_k::BlockQ8K;
-        use $crate::group::kernels::ymm::Q6K_SCALE_SPREAD;
+        use $crate::group::kernels::ymm::{Q6K_SCALE_SPREAD, f16x4_load};
         use $crate::kernels::ymm::reduce_f32x8;
 
         /// The i32 lanes of one byte dot `u · s`.
@@ -58,27 +82,15 @@ macro_rules! group_kernels {
             $dot(_mm256_setzero_si256(), [u], [s])
         }
 
-        /// The four f16 values at `p..p + 8` as f32, in order, by one `vcvtph2ps` from memory
-        /// (which writes its whole register). Written in `asm!` because from intrinsics the
-        /// compiler narrows the load to the 16 bits a caller uses and emits `vpinsrw` into an
-        /// arbitrary register, often an accumulator: that false dependency chained every
-        /// block's scale to the FMA of the block before (measured: 4.5 cycles per Q4_0 block).
+        /// The four f16 values at `p..p + 8` as f32, in order ([`f16x4_load`]).
         ///
         /// # Safety
         /// `p` must be valid for 8 bytes.
         #[inline]
         #[target_feature(enable = $features)]
         unsafe fn f16x4_at(p: *const u8) -> [f32; 4] {
-            let v: __m128;
-            // SAFETY: reads 8 bytes at p (caller); F16C is in `$features`.
-            unsafe {
-                core::arch::asm!(
-                    "vcvtph2ps {v}, qword ptr [{p}]",
-                    p = in(reg) p,
-                    v = out(xmm_reg) v,
-                    options(pure, readonly, nostack, preserves_flags)
-                )
-            };
+            // SAFETY: 8 bytes (caller).
+            let v = unsafe { f16x4_load(p) };
             [
                 _mm_cvtss_f32(v),
                 _mm_cvtss_f32(_mm_movehdup_ps(v)),

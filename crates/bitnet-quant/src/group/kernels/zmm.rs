@@ -12,26 +12,7 @@
 
 use core::arch::x86_64::*;
 
-/// The f16 at `p` as f32 in lane 0, by `vcvtph2ps` from memory (see `f16x4_at` in `ymm.rs` for
-/// why not from intrinsics: a false dependency on an accumulator).
-///
-/// # Safety
-/// `p` must be valid for 8 bytes.
-#[inline]
-#[target_feature(enable = "avx,f16c")]
-unsafe fn f16_lane0(p: *const u8) -> __m128 {
-    let v: __m128;
-    // SAFETY: reads 8 bytes at p (caller); F16C is enabled.
-    unsafe {
-        core::arch::asm!(
-            "vcvtph2ps {v}, qword ptr [{p}]",
-            p = in(reg) p,
-            v = out(xmm_reg) v,
-            options(pure, readonly, nostack, preserves_flags)
-        )
-    };
-    v
-}
+use super::ymm::f16x4_load;
 
 /// One Q4_0 row against `NT` tokens (i8 values `q`, block scales `d`), `U` accumulators per
 /// token.
@@ -57,8 +38,8 @@ pub fn q4_0<const NT: usize, const U: usize>(
             (
                 _mm_loadu_si128(p0.add(2).cast()),
                 _mm_loadu_si128(p1.add(2).cast()),
-                f16_lane0(p0),
-                f16_lane0(p1),
+                f16x4_load(p0),
+                f16x4_load(p1),
             )
         };
         let y = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(c0), c1);
