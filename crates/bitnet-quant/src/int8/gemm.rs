@@ -160,6 +160,8 @@ pub fn gemm_on(
     // sums B in its one pass instead).
     let mut b_sums = Vec::new();
     let mut biased = None;
+    // The packed path sums each B panel as it packs it (no separate pass over B).
+    let packed = path == Int8Path::Avx512Vnni && m >= PACKED_MIN_M;
     #[cfg(target_arch = "x86_64")]
     if let (
         Int8Path::Avx512Vnni | Int8Path::Avx512VnniYmm | Int8Path::AvxVnni,
@@ -167,13 +169,15 @@ pub fn gemm_on(
         true,
     ) = (path, a, m > 1)
     {
-        b_sums = vec![0i32; n];
-        // SAFETY: each VNNI path runs only when its token exists (checked above).
-        unsafe {
-            match path {
-                Int8Path::AvxVnni => ymm_vnni::row_sums(b, k, &mut b_sums),
-                Int8Path::Avx512VnniYmm => ymm_vnni::evex::row_sums(b, k, &mut b_sums),
-                _ => avx512vnni::row_sums(b, k, &mut b_sums),
+        if !packed {
+            b_sums = vec![0i32; n];
+            // SAFETY: each VNNI path runs only when its token exists (checked above).
+            unsafe {
+                match path {
+                    Int8Path::AvxVnni => ymm_vnni::row_sums(b, k, &mut b_sums),
+                    Int8Path::Avx512VnniYmm => ymm_vnni::evex::row_sums(b, k, &mut b_sums),
+                    _ => avx512vnni::row_sums(b, k, &mut b_sums),
+                }
             }
         }
         let mut copy = ScratchPool::global().take_uninit::<u8>(m * k);
@@ -190,8 +194,8 @@ pub fn gemm_on(
     let out = SharedOut::new(c.as_mut_ptr());
     let par = par.for_work(m.saturating_mul(n).saturating_mul(k), 1 << 20);
     #[cfg(target_arch = "x86_64")]
-    if let (Int8Path::Avx512Vnni, Operand::U8(a), true) = (path, a, m >= PACKED_MIN_M) {
-        packed_gemm(a, b, m, n, k, b_sums, out, par);
+    if let (Operand::U8(a), true) = (a, packed) {
+        packed_gemm(a, b, m, n, k, biased.is_some(), out, par);
         return Ok(());
     }
     par.for_each_range(n.div_ceil(PANEL), 1, |panels| {
@@ -330,7 +334,8 @@ fn ymm_tile<const R: usize>(
 
 /// The packed-B path of `Int8Path::Avx512Vnni` (`packed.rs`): each thread packs its panels of
 /// [`packed::NR`] B rows into scratch and runs every A row against them in tiles of
-/// [`packed::MR`]; `b_sums` (empty for u8 A) gives the `128 Σ b` correction of biased i8 A.
+/// [`packed::MR`]; for `biased` (i8 A made u8) the `128 Σ b` correction of each column is
+/// summed from the packed panel.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 fn packed_gemm(
@@ -339,22 +344,25 @@ fn packed_gemm(
     m: usize,
     n: usize,
     k: usize,
-    b_sums: &[i32],
+    biased: bool,
     out: SharedOut<i32>,
     par: Par,
 ) {
-    let corr: Vec<i32> = b_sums.iter().map(|&s| 128 * s).collect();
     par.for_each_range(n.div_ceil(packed::NR), 1, |panels| {
         let mut panel = ScratchPool::global().take_uninit::<u8>(packed::panel_len(k));
         for p in panels {
             let (j0, jn) = (p * packed::NR, packed::NR.min(n - p * packed::NR));
-            // SAFETY: this path runs only when the AVX-512 VNNI token exists (AVX-512 F).
-            unsafe { packed::pack_panel(b, k, j0, jn, &mut panel) };
-            let corr = if corr.is_empty() {
-                &[][..]
-            } else {
-                &corr[j0..j0 + jn]
+            // SAFETY: this path runs only when the AVX-512 VNNI token exists (AVX-512 F, BW
+            // and VNNI).
+            let corr = unsafe {
+                packed::pack_panel(b, k, j0, jn, &mut panel);
+                if biased {
+                    packed::bias_corrections(&panel, k)
+                } else {
+                    [0; packed::NR]
+                }
             };
+            let corr = if biased { &corr[..jn] } else { &[][..] };
             for i0 in (0..m).step_by(packed::MR) {
                 let rn = packed::MR.min(m - i0);
                 let row = |r: usize| &a[(i0 + r) * k..(i0 + r + 1) * k];

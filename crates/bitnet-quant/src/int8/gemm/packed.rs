@@ -68,6 +68,37 @@ pub unsafe fn pack_panel(b: &[i8], k: usize, j0: usize, jn: usize, out: &mut [u8
     }
 }
 
+/// `128 Σ_k b[c][k]` of each of the panel's [`NR`] columns (zero for padding columns), summed
+/// from the packed panel by `vpdpbusd` of ones with its vectors: each i32 lane is one column.
+///
+/// # Safety
+/// The CPU must have AVX-512 F and VNNI.
+#[target_feature(enable = "avx512f,avx512vnni")]
+pub unsafe fn bias_corrections(packed: &[u8], k: usize) -> [i32; NR] {
+    let quads = k.div_ceil(4);
+    assert!(packed.len() >= quads * NR * 4);
+    let ones = _mm512_set1_epi8(1);
+    let mut acc = [_mm512_setzero_si512(); 4];
+    for p in 0..quads {
+        for (v, s) in acc.iter_mut().enumerate() {
+            // SAFETY: 64 bytes of quad p < quads inside the panel (asserted).
+            let bv = unsafe { _mm512_loadu_si512(packed.as_ptr().add(p * NR * 4 + 64 * v).cast()) };
+            *s = _mm512_dpbusd_epi32(*s, ones, bv);
+        }
+    }
+    let mut out = [0i32; NR];
+    for (v, s) in acc.iter().enumerate() {
+        // SAFETY: 16 i32 into out[16v..16v + 16].
+        unsafe {
+            _mm512_storeu_si512(
+                out.as_mut_ptr().add(16 * v).cast(),
+                _mm512_slli_epi32::<7>(*s),
+            )
+        };
+    }
+    out
+}
+
 /// The 16 × 16 transpose of 32-bit words: `out[q]` word `i` is `r[i]` word `q`.
 #[inline]
 #[target_feature(enable = "avx512f")]
