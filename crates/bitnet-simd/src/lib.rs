@@ -26,6 +26,7 @@ pub mod isa;
 pub mod mem;
 pub mod par;
 pub mod timer;
+pub mod transpose;
 
 pub use buf::aligned::AlignedVec;
 pub use buf::pool::{Scratch, ScratchPool};

@@ -57,45 +57,13 @@ pub unsafe fn transpose_masked(
     }
 }
 
-/// Transposes 16 registers of 16 floats: lane `i` of `out[j]` is lane `j` of `r[i]`.
-///
-/// Four shuffle stages, 64 shuffles for 256 floats: unpack pairs of rows (32-bit), unpack pairs
-/// of those (64-bit), then two rounds of 128-bit lane shuffles that gather each column's four
-/// quarter-columns.
+/// Transposes 16 registers of 16 floats: lane `i` of `out[j]` is lane `j` of `r[i]`
+/// ([`bitnet_simd::transpose::transpose_16x16_x32`] on the same bits).
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn transpose_registers(r: [__m512; 16]) -> [__m512; 16] {
-    // t[2q], t[2q+1]: rows 2q, 2q+1 interleaved (lanes hold elements 0,1 / 2,3 of each 128 bits).
-    let mut t = [_mm512_setzero_ps(); 16];
-    for q in 0..8 {
-        t[2 * q] = _mm512_unpacklo_ps(r[2 * q], r[2 * q + 1]);
-        t[2 * q + 1] = _mm512_unpackhi_ps(r[2 * q], r[2 * q + 1]);
-    }
-    // u[4g + c]: rows 4g..4g+4 at columns c, c + 4, c + 8, c + 12 (one per 128-bit lane).
-    let mut u = [_mm512_setzero_ps(); 16];
-    for g in 0..4 {
-        let (a, b, c, d) = (t[4 * g], t[4 * g + 1], t[4 * g + 2], t[4 * g + 3]);
-        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(c)));
-        u[4 * g + 1] =
-            _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(c)));
-        u[4 * g + 2] =
-            _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(b), _mm512_castps_pd(d)));
-        u[4 * g + 3] =
-            _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(b), _mm512_castps_pd(d)));
-    }
-    let mut out = [_mm512_setzero_ps(); 16];
-    for c in 0..4 {
-        // Rows 0-7 and 8-15 at columns c and c + 8 (0x88), c + 4 and c + 12 (0xdd).
-        let v0 = _mm512_shuffle_f32x4::<0x88>(u[c], u[4 + c]);
-        let v1 = _mm512_shuffle_f32x4::<0xdd>(u[c], u[4 + c]);
-        let v2 = _mm512_shuffle_f32x4::<0x88>(u[8 + c], u[12 + c]);
-        let v3 = _mm512_shuffle_f32x4::<0xdd>(u[8 + c], u[12 + c]);
-        out[c] = _mm512_shuffle_f32x4::<0x88>(v0, v2);
-        out[c + 8] = _mm512_shuffle_f32x4::<0xdd>(v0, v2);
-        out[c + 4] = _mm512_shuffle_f32x4::<0x88>(v1, v3);
-        out[c + 12] = _mm512_shuffle_f32x4::<0xdd>(v1, v3);
-    }
-    out
+    let bits = r.map(|v| _mm512_castps_si512(v));
+    bitnet_simd::transpose::transpose_16x16_x32(bits).map(|v| _mm512_castsi512_ps(v))
 }
 
 /// Unit indices of the second stage of [`transpose_6x16`]: for output vector `v % 3` of a half,

@@ -44,7 +44,10 @@ pub unsafe fn pack_panel(b: &[i8], k: usize, j0: usize, jn: usize, out: &mut [u8
                 // SAFETY: 64 bytes of row j0 + 16cb + i from 64pb: 64pb + 64 <= 4 full <= k.
                 unsafe { _mm512_loadu_si512(b.as_ptr().add(at).cast()) }
             });
-            for (q, v) in transpose16(rows).into_iter().enumerate() {
+            for (q, v) in bitnet_simd::transpose::transpose_16x16_x32(rows)
+                .into_iter()
+                .enumerate()
+            {
                 let at = slot(16 * pb + q, 16 * cb);
                 assert!(at + 64 <= out.len());
                 // SAFETY: 64 bytes inside the panel (checked).
@@ -95,44 +98,6 @@ pub unsafe fn bias_corrections(packed: &[u8], k: usize) -> [i32; NR] {
                 _mm512_slli_epi32::<7>(*s),
             )
         };
-    }
-    out
-}
-
-/// The 16 × 16 transpose of 32-bit words: `out[q]` word `i` is `r[i]` word `q`.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn transpose16(r: [__m512i; 16]) -> [__m512i; 16] {
-    // Within 128-bit lanes: pairs of rows interleaved, then quadruples.
-    let t: [__m512i; 16] = core::array::from_fn(|j| {
-        let (a, b) = (r[j & !1], r[j | 1]);
-        if j % 2 == 0 {
-            _mm512_unpacklo_epi32(a, b)
-        } else {
-            _mm512_unpackhi_epi32(a, b)
-        }
-    });
-    // u[4i + e], 128-bit lane L: word 4L + e of rows 4i..4i + 4.
-    let u: [__m512i; 16] = core::array::from_fn(|j| {
-        let (i, e) = (j / 4, j % 4);
-        let (a, b) = (t[4 * i + (e / 2)], t[4 * i + 2 + (e / 2)]);
-        if e % 2 == 0 {
-            _mm512_unpacklo_epi64(a, b)
-        } else {
-            _mm512_unpackhi_epi64(a, b)
-        }
-    });
-    // Gather lane L of u[e], u[4 + e], u[8 + e], u[12 + e] into result 4L + e.
-    let mut out = [_mm512_setzero_si512(); 16];
-    for e in 0..4 {
-        let v0 = _mm512_shuffle_i32x4::<0b10_00_10_00>(u[e], u[4 + e]);
-        let v1 = _mm512_shuffle_i32x4::<0b11_01_11_01>(u[e], u[4 + e]);
-        let w0 = _mm512_shuffle_i32x4::<0b10_00_10_00>(u[8 + e], u[12 + e]);
-        let w1 = _mm512_shuffle_i32x4::<0b11_01_11_01>(u[8 + e], u[12 + e]);
-        out[e] = _mm512_shuffle_i32x4::<0b10_00_10_00>(v0, w0);
-        out[8 + e] = _mm512_shuffle_i32x4::<0b11_01_11_01>(v0, w0);
-        out[4 + e] = _mm512_shuffle_i32x4::<0b10_00_10_00>(v1, w1);
-        out[12 + e] = _mm512_shuffle_i32x4::<0b11_01_11_01>(v1, w1);
     }
     out
 }
