@@ -93,6 +93,27 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// GEMVs over long rows: the single-token kernels work in chunks of up to 16 blocks and
+    /// groups of four rows, so every chunk remainder and row-group remainder occurs.
+    #[test]
+    fn long_gemv_rows_meet_the_bound(
+        format in format_strategy(),
+        rows in 1usize..10,
+        blocks in 0usize..40,
+        seed in any::<u64>(),
+    ) {
+        let k = blocks * 32 / format.block() * format.block();
+        let w = gaussian(rows * k, seed);
+        let packed = PackedGroup::quantize(format, &w, rows, k).unwrap();
+        let a = values(k, seed ^ 7, 3.0);
+        let acts = Acts::new(format, &a, 1, k);
+        check_all_paths(&packed.view(), acts.view(), Par::Seq);
+    }
+}
+
 /// Random code bytes (every byte value, extreme scales) on every path: a file's tensors are not
 /// all written by our quantizer.
 #[test]

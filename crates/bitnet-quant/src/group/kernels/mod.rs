@@ -27,7 +27,7 @@ use bitnet_simd::Par;
 use super::reference::{self, GroupActivations, check_call};
 use super::{GroupFormat, GroupWeights};
 use crate::error::QuantError;
-use crate::kernels::{Path, TILE, drive};
+use crate::kernels::{Path, ROWS, TILE, drive};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
@@ -82,6 +82,20 @@ pub fn gemm_on(
     }
     let par = par.for_bytes(w.bytes().len().saturating_mul(tokens));
     drive(rows, tokens, y, par, |r0, n, t0, tn, res| {
+        if tn < TILE {
+            // Single tokens: the kernels that share each activation load between four rows.
+            // Short groups repeat their last row (computed, not stored).
+            #[cfg(target_arch = "x86_64")]
+            let group: [&[u8]; ROWS] = std::array::from_fn(|i| w.row(r0 + i.min(n - 1)));
+            #[cfg(target_arch = "x86_64")]
+            if let Some(first) = rows4_dots(path, w, x, group, t0) {
+                res[0] = first;
+                for ti in 1..tn {
+                    res[ti] = rows4_dots(path, w, x, group, t0 + ti).expect("same path");
+                }
+                return;
+            }
+        }
         for i in 0..n {
             let dots = row_dots(path, w, x, r0 + i, t0, tn);
             for (ti, &v) in dots[..tn].iter().enumerate() {
@@ -90,6 +104,26 @@ pub fn gemm_on(
         }
     });
     Ok(())
+}
+
+/// Rows `group` against token `t` on the four-row single-token kernel of `w`'s format and
+/// `path`, if it has one.
+#[cfg(target_arch = "x86_64")]
+fn rows4_dots(
+    path: Path,
+    w: &GroupWeights<'_>,
+    x: GroupActivations<'_>,
+    group: [&[u8]; ROWS],
+    t: usize,
+) -> Option<[f32; ROWS]> {
+    match (path, w.format(), x) {
+        (Path::Avx512Vnni, GroupFormat::Q4_0, GroupActivations::Q8x32(a)) => {
+            // SAFETY: Path::Avx512Vnni runs only when its token exists (AVX-512 F, BW, VL and
+            // VNNI on a level that includes AVX2, FMA and F16C).
+            Some(unsafe { zmm::q4_0_rows4(group, a.row(t), a.scales(t)) })
+        }
+        _ => None,
+    }
 }
 
 /// Calls kernel `$f` of the module of a ymm path.
