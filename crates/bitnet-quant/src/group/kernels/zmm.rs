@@ -148,19 +148,38 @@ pub fn q4_0_rows4(rows: [&[u8]; 4], q: &[i8], d: &[f32]) -> [f32; 4] {
             let w = unsafe { q4_0_scales16(rows[r].as_ptr().add(c0 * BB), n) };
             _mm512_mul_ps(w, da)
         });
-        for s in 0..n.div_ceil(4) {
+        // Step `s` of the chunk: its blocks b..b + valid (valid ≤ 4).
+        let mut step = |s: usize, valid: usize| {
             let b = c0 + 4 * s;
-            let valid = 4.min(nb - b);
-            // SAFETY: the token's values of blocks b..b + valid (masks) exist.
+            let full = valid == 4;
+            // Rows of a tensor are adjacent: the group of four after the next starts 4 rows
+            // after this group's last row ends. Prefetch it at the pace this group is consumed
+            // (288 bytes per step), so the memory stream runs on: four interleaved short rows
+            // alone lose the hardware prefetchers. Measured from DRAM on one core (Zen 5,
+            // 6912 x 2560): 12.6 GB/s without, 25.7 one group ahead, 33.5 two groups ahead.
+            let next = rows[3].as_ptr().wrapping_add(5 * nb * BB + 4 * BB * b);
+            for line in 0..5 {
+                // A prefetch never faults, wherever it points.
+                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(line * 64).cast());
+            }
+            // SAFETY: the token's values of blocks b..b + valid (all 128 bytes when full) exist.
             let (x0, x1) = unsafe {
                 let p = q.as_ptr().add(32 * b);
-                (
-                    _mm512_maskz_loadu_epi8(first(32 * valid), p.cast()),
-                    _mm512_maskz_loadu_epi8(
-                        first((32 * valid).saturating_sub(64)),
-                        p.wrapping_add(64).cast(),
-                    ),
-                )
+                if full {
+                    (
+                        _mm512_loadu_si512(p.cast()),
+                        _mm512_loadu_si512(p.add(64).cast()),
+                    )
+                } else {
+                    let bytes = 32 * valid;
+                    (
+                        _mm512_maskz_loadu_epi8(first(bytes), p.cast()),
+                        _mm512_maskz_loadu_epi8(
+                            first(bytes.saturating_sub(64)),
+                            p.wrapping_add(64).cast(),
+                        ),
+                    )
+                }
             };
             let a_lo = _mm512_shuffle_i64x2::<0b10_00_10_00>(x0, x1);
             let a_hi = _mm512_shuffle_i64x2::<0b11_01_11_01>(x0, x1);
@@ -171,7 +190,11 @@ pub fn q4_0_rows4(rows: [&[u8]; 4], q: &[i8], d: &[f32]) -> [f32; 4] {
             );
             let spread = _mm512_add_epi32(spread0, _mm512_set1_epi32(4 * s as i32));
             // Byte offsets of the four blocks' codes (an absent block re-reads the last one).
-            let at: [usize; 4] = core::array::from_fn(|i| (b + i.min(valid - 1)) * BB + 2);
+            let at: [usize; 4] = if full {
+                core::array::from_fn(|i| (b + i) * BB + 2)
+            } else {
+                core::array::from_fn(|i| (b + i.min(valid - 1)) * BB + 2)
+            };
             for r in 0..4 {
                 // SAFETY: blocks b..b + valid of row r: 16 code bytes each from byte 2.
                 let runs = unsafe {
@@ -187,6 +210,12 @@ pub fn q4_0_rows4(rows: [&[u8]; 4], q: &[i8], d: &[f32]) -> [f32; 4] {
                 let scale = _mm512_permutexvar_ps(spread, scales[r]);
                 acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[r]);
             }
+        };
+        for s in 0..n / 4 {
+            step(s, 4);
+        }
+        if n % 4 != 0 {
+            step(n / 4, n % 4);
         }
     }
     acc.map(|v| _mm512_reduce_add_ps(v))
