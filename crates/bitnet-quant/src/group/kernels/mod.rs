@@ -122,6 +122,10 @@ fn rows4_dots(
             // VNNI on a level that includes AVX2, FMA and F16C).
             Some(unsafe { zmm::q4_0_rows4(group, a.row(t), a.scales(t)) })
         }
+        (Path::Avx512Vnni, GroupFormat::Q4K, GroupActivations::Q8K(a)) => {
+            // SAFETY: as above.
+            Some(unsafe { zmm::q4_k_rows4(group, a.row(t)) })
+        }
         _ => None,
     }
 }

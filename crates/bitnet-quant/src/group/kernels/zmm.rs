@@ -13,6 +13,7 @@
 use core::arch::x86_64::*;
 
 use super::ymm::f16x4_load;
+use crate::formats::q8_k::BlockQ8K;
 
 /// One Q4_0 row against `NT` tokens (i8 values `q`, block scales `d`), `U` accumulators per
 /// token.
@@ -216,6 +217,96 @@ pub fn q4_0_rows4(rows: [&[u8]; 4], q: &[i8], d: &[f32]) -> [f32; 4] {
         }
         if n % 4 != 0 {
             step(n / 4, n % 4);
+        }
+    }
+    acc.map(|v| _mm512_reduce_add_ps(v))
+}
+
+/// Four Q4_K rows against one Q8_K token (a GEMV), sharing every activation load.
+///
+/// Loop order: super-blocks of 256 values, then rows, then the four 64-value chunks. Per
+/// super-block the token's 256 values are four vectors and its block sums become the eight
+/// sub-block-pair sums `Σ bsum_2j + bsum_2j+1` (f32, negated). Per row and super-block one
+/// vector `S` holds `sc_j · d · d_a` in lanes `j` and `m_j · dmin · d_a` in lanes `8 + j` (the
+/// 6-bit fields unpacked as in [`crate::group::k_quants_scales`]); the minimums are then one FMA
+/// of `S` with the pair sums. Chunk `c`'s 32 code bytes, broadcast to both halves of a vector
+/// with the upper half shifted by 4 and masked to nibbles, are sub-blocks `2c` (lanes 0..8) and
+/// `2c + 1` (lanes 8..16) in value order, so one `vpdpbusd` against the chunk's 64 token values
+/// gives both; its lanes are converted and multiplied by their sub-block's entry of `S`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub fn q4_k_rows4(rows: [&[u8]; 4], x: &[BlockQ8K]) -> [f32; 4] {
+    const BB: usize = 144;
+    let nb = x.len();
+    assert!(rows.iter().all(|r| r.len() == nb * BB));
+    let nib = _mm512_set1_epi8(0x0F);
+    // Lanes 0..8 take d, lanes 8..16 dmin (of a vector [d, dmin, ..]).
+    let d_dmin = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    let mut acc = [_mm512_setzero_ps(); 4];
+    for (b, xb) in x.iter().enumerate() {
+        // The row group after next, prefetched at the pace this one is consumed (see q4_0_rows4).
+        let next = rows[3].as_ptr().wrapping_add(5 * nb * BB + 4 * BB * b);
+        for line in 0..9 {
+            // A prefetch never faults, wherever it points.
+            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(line * 64).cast());
+        }
+        // SAFETY: the 256 values (4 x 64 bytes) and the 16 i16 block sums (32 bytes) of xb.
+        let (a, bsums) = unsafe {
+            let p = xb.q.as_ptr();
+            let a: [__m512i; 4] =
+                core::array::from_fn(|c| _mm512_loadu_si512(p.add(64 * c).cast()));
+            (a, _mm256_loadu_si256(xb.bsums.as_ptr().cast()))
+        };
+        // Lanes 8 + j: −(bsum_2j + bsum_2j+1); lanes 0..8 zero.
+        let pairs = _mm256_madd_epi16(bsums, _mm256_set1_epi16(-1));
+        let neg_pairs = _mm512_cvtepi32_ps(_mm512_inserti64x4::<1>(_mm512_setzero_si512(), pairs));
+        let da = _mm_set1_ps(xb.d);
+        for r in 0..4 {
+            // SAFETY: block b of row r (144 bytes) lies inside the row (asserted length).
+            let block = unsafe { rows[r].as_ptr().add(b * BB) };
+            // SAFETY: the 12 scale bytes at 4..16 of the block.
+            let (sc, m) = crate::group::k_quants_scales(unsafe {
+                core::slice::from_raw_parts(block.add(4), 12)
+            });
+            let sixbit = _mm512_cvtepu8_epi32(_mm_set_epi64x(m as i64, sc as i64));
+            // SAFETY: d and dmin are the block's first 4 bytes; 8 bytes lie inside it.
+            let dd = _mm_mul_ps(unsafe { f16x4_load(block) }, da);
+            let scale = _mm512_mul_ps(
+                _mm512_cvtepi32_ps(sixbit),
+                _mm512_permutexvar_ps(d_dmin, _mm512_castps128_ps512(dd)),
+            );
+            let mut sum = _mm512_mul_ps(scale, neg_pairs);
+            for (c, &ac) in a.iter().enumerate() {
+                // SAFETY: chunk c's 32 code bytes at 16 + 32c of the block.
+                let run = unsafe {
+                    _mm512_broadcast_i64x4(_mm256_loadu_si256(block.add(16 + 32 * c).cast()))
+                };
+                let codes = _mm512_and_si512(_mm512_mask_srli_epi16(run, 0xFFFF_0000, run, 4), nib);
+                let dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes, ac);
+                let spread = _mm512_setr_epi32(
+                    2 * c as i32,
+                    2 * c as i32,
+                    2 * c as i32,
+                    2 * c as i32,
+                    2 * c as i32,
+                    2 * c as i32,
+                    2 * c as i32,
+                    2 * c as i32,
+                    2 * c as i32 + 1,
+                    2 * c as i32 + 1,
+                    2 * c as i32 + 1,
+                    2 * c as i32 + 1,
+                    2 * c as i32 + 1,
+                    2 * c as i32 + 1,
+                    2 * c as i32 + 1,
+                    2 * c as i32 + 1,
+                );
+                sum = _mm512_fmadd_ps(
+                    _mm512_cvtepi32_ps(dot),
+                    _mm512_permutexvar_ps(spread, scale),
+                    sum,
+                );
+            }
+            acc[r] = _mm512_add_ps(acc[r], sum);
         }
     }
     acc.map(|v| _mm512_reduce_add_ps(v))
