@@ -122,9 +122,17 @@ fn rows4_dots(
             // VNNI on a level that includes AVX2, FMA and F16C).
             Some(unsafe { zmm::q4_0_rows4(group, a.row(t), a.scales(t)) })
         }
+        (Path::Avx512Vnni, GroupFormat::Q8_0, GroupActivations::Q8x32(a)) => {
+            // SAFETY: as above.
+            Some(unsafe { zmm::q8_0_rows4(group, a.row(t), a.scales(t)) })
+        }
         (Path::Avx512Vnni, GroupFormat::Q4K, GroupActivations::Q8K(a)) => {
             // SAFETY: as above.
             Some(unsafe { zmm::q4_k_rows4(group, a.row(t)) })
+        }
+        (Path::Avx512Vnni, GroupFormat::Q6K, GroupActivations::Q8K(a)) => {
+            // SAFETY: as above.
+            Some(unsafe { zmm::q6_k_rows4(group, a.row(t)) })
         }
         _ => None,
     }

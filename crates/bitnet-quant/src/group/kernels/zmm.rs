@@ -84,18 +84,20 @@ pub fn q4_0<const NT: usize, const U: usize>(
     })
 }
 
-/// The f16 scales of up to 16 consecutive 18-byte blocks at `p` (`n` of them; the others 0) as
-/// f32. Block `j`'s scale is word `9j` of the run, so blocks 0..8 are words 0, 9, .., 63 of the
-/// first 128 bytes and blocks 8..16 the same words of the 128 bytes from byte 144: four loads
-/// and two `vpermt2w` (a gather of the 16 dwords measured 3× slower on Zen 5).
+/// The f16 scales (each block's first two bytes) of up to 16 consecutive `BB`-byte blocks at
+/// `p` (`n` of them; the others 0) as f32. Block `j`'s scale is word `j · BB / 2` of the run: a
+/// 128-byte window (two loads) holds the scales of its first `g = 63 / (BB / 2) + 1` blocks (8 of
+/// Q4_0's 18-byte blocks, 4 of Q8_0's 34-byte ones), picked by one `vpermt2w` into words
+/// `g·w..g·w + g` for window `w`. A gather of the 16 dwords measured 3× slower on Zen 5.
 ///
 /// # Safety
-/// `p` must be valid for `18 n` bytes, `n ≤ 16`.
+/// `p` must be valid for `BB · n` bytes, `n ≤ 16`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,f16c")]
-unsafe fn q4_0_scales16(p: *const u8, n: usize) -> __m512 {
-    let len = 18 * n;
-    // Bytes at..at + 64 of the run that lie in its 18 n bytes.
+unsafe fn block_scales16<const BB: usize>(p: *const u8, n: usize) -> __m512 {
+    let g = 63 / (BB / 2) + 1;
+    let len = BB * n;
+    // Bytes at..at + 64 of the run that lie in its BB · n bytes.
     let part = |at: usize| -> __m512i {
         let valid = len.saturating_sub(at).min(64);
         let mask: __mmask64 = if valid == 64 {
@@ -103,24 +105,29 @@ unsafe fn q4_0_scales16(p: *const u8, n: usize) -> __m512 {
         } else {
             (1u64 << valid) - 1
         };
-        // SAFETY: only the bytes below 18 n are read (mask; caller).
+        // SAFETY: only the bytes below BB · n are read (mask; caller).
         unsafe { _mm512_maskz_loadu_epi8(mask, p.wrapping_add(at).cast()) }
     };
-    let words = _mm512_set_epi16(
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, //
-        0, 0, 0, 0, 0, 0, 0, 0, 63, 54, 45, 36, 27, 18, 9, 0,
-    );
-    let lo = _mm512_permutex2var_epi16(part(0), words, part(64));
-    let hi = _mm512_permutex2var_epi16(part(144), words, part(208));
-    let f16s = _mm256_inserti128_si256::<1>(_mm512_castsi512_si256(lo), _mm512_castsi512_si128(hi));
-    _mm512_cvtph_ps(f16s)
+    let words: [i16; 32] = core::array::from_fn(|i| ((i % g) * BB / 2) as i16);
+    // SAFETY: 64 bytes of a local array.
+    let words = unsafe { _mm512_loadu_si512(words.as_ptr().cast()) };
+    let mut f16s = _mm512_setzero_si512();
+    for w in 0..16 / g {
+        let at = w * g * BB;
+        let into: __mmask32 = ((1u32 << g) - 1) << (g * w);
+        f16s = _mm512_or_si512(
+            f16s,
+            _mm512_maskz_permutex2var_epi16(into, part(at), words, part(at + 64)),
+        );
+    }
+    _mm512_cvtph_ps(_mm512_castsi512_si256(f16s))
 }
 
 /// Four Q4_0 rows against one token (a GEMV), sharing every activation load: `q` the token's
 /// i8 values, `d` its block scales.
 ///
 /// Loop order: chunks of 16 blocks, then steps of four blocks, then rows. Per chunk and row the
-/// 16 f16 block scales are fetched at once ([`q4_0_scales16`]) and multiplied by the token's 16
+/// 16 f16 block scales are fetched at once ([`block_scales16`]) and multiplied by the token's 16
 /// block scales; a step then spreads four of them over its lanes (`vpermps`). A step joins the
 /// four blocks' 16-byte code runs into one vector `[c0, c1, c2, c3]`: its low nibbles are the
 /// values `0..16` of each block and its high nibbles `16..32`, and the token's 128 values are put
@@ -146,7 +153,7 @@ pub fn q4_0_rows4(rows: [&[u8]; 4], q: &[i8], d: &[f32]) -> [f32; 4] {
         let da = unsafe { _mm512_maskz_loadu_ps(lanes, d.as_ptr().add(c0)) };
         let scales: [__m512; 4] = core::array::from_fn(|r| {
             // SAFETY: blocks c0..c0 + n of row r exist (asserted length).
-            let w = unsafe { q4_0_scales16(rows[r].as_ptr().add(c0 * BB), n) };
+            let w = unsafe { block_scales16::<BB>(rows[r].as_ptr().add(c0 * BB), n) };
             _mm512_mul_ps(w, da)
         });
         // Step `s` of the chunk: its blocks b..b + valid (valid ≤ 4).
@@ -210,6 +217,104 @@ pub fn q4_0_rows4(rows: [&[u8]; 4], q: &[i8], d: &[f32]) -> [f32; 4] {
                 let dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(neg_off, lo, a_lo), hi, a_hi);
                 let scale = _mm512_permutexvar_ps(spread, scales[r]);
                 acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[r]);
+            }
+        };
+        for s in 0..n / 4 {
+            step(s, 4);
+        }
+        if n % 4 != 0 {
+            step(n / 4, n % 4);
+        }
+    }
+    acc.map(|v| _mm512_reduce_add_ps(v))
+}
+
+/// Four Q8_0 rows against one token (a GEMV), sharing every activation load: `q` the token's
+/// i8 values, `d` its block scales.
+///
+/// Loop order as [`q4_0_rows4`]: chunks of 16 blocks (scales by [`block_scales16`]), steps of
+/// four blocks, rows. A step's two vectors hold the 32-byte code runs of blocks `b, b + 1` and
+/// `b + 2, b + 3`, in value order against the token's 128 values. Each i8 weight is made a u8 by
+/// flipping its sign bit (`w + 128`), and each row's byte dot starts from `−Σ 128·q` of its lanes
+/// (once per step for all rows), so the integer is exact. Lanes `0..8` of a vector belong to its
+/// first block, `8..16` to its second.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub fn q8_0_rows4(rows: [&[u8]; 4], q: &[i8], d: &[f32]) -> [f32; 4] {
+    const BB: usize = 34;
+    let nb = q.len() / 32;
+    assert!(q.len() == nb * 32 && d.len() == nb && rows.iter().all(|r| r.len() == nb * BB));
+    let bias = _mm512_set1_epi8(-128);
+    let spread0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    let first = |n: usize| -> __mmask64 { if n >= 64 { u64::MAX } else { (1u64 << n) - 1 } };
+    let mut acc = [_mm512_setzero_ps(); 4];
+    for c0 in (0..nb).step_by(16) {
+        let n = 16.min(nb - c0);
+        let lanes: __mmask16 = if n == 16 { u16::MAX } else { (1u16 << n) - 1 };
+        // SAFETY: blocks c0..c0 + n exist in d (asserted length); masked lanes are not read.
+        let da = unsafe { _mm512_maskz_loadu_ps(lanes, d.as_ptr().add(c0)) };
+        let scales: [__m512; 4] = core::array::from_fn(|r| {
+            // SAFETY: blocks c0..c0 + n of row r exist (asserted length).
+            let w = unsafe { block_scales16::<BB>(rows[r].as_ptr().add(c0 * BB), n) };
+            _mm512_mul_ps(w, da)
+        });
+        // Step `s` of the chunk: its blocks b..b + valid (valid ≤ 4).
+        let mut step = |s: usize, valid: usize| {
+            let b = c0 + 4 * s;
+            let full = valid == 4;
+            // The row group after next, prefetched at the pace this one is consumed (see
+            // q4_0_rows4): 4 rows x 136 bytes per step.
+            let next = rows[3].as_ptr().wrapping_add(5 * nb * BB + 4 * BB * b);
+            for line in 0..9 {
+                // A prefetch never faults, wherever it points.
+                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(line * 64).cast());
+            }
+            // SAFETY: the token's values of blocks b..b + valid (all 128 bytes when full) exist.
+            let x: [__m512i; 2] = unsafe {
+                let p = q.as_ptr().add(32 * b);
+                if full {
+                    [
+                        _mm512_loadu_si512(p.cast()),
+                        _mm512_loadu_si512(p.add(64).cast()),
+                    ]
+                } else {
+                    let bytes = 32 * valid;
+                    [
+                        _mm512_maskz_loadu_epi8(first(bytes), p.cast()),
+                        _mm512_maskz_loadu_epi8(
+                            first(bytes.saturating_sub(64)),
+                            p.wrapping_add(64).cast(),
+                        ),
+                    ]
+                }
+            };
+            let neg_off = x.map(|xv| {
+                _mm512_sub_epi32(
+                    _mm512_setzero_si512(),
+                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, xv),
+                )
+            });
+            // Byte offsets of the four blocks' codes (an absent block re-reads the last one).
+            let at: [usize; 4] = if full {
+                core::array::from_fn(|i| (b + i) * BB + 2)
+            } else {
+                core::array::from_fn(|i| (b + i.min(valid - 1)) * BB + 2)
+            };
+            for r in 0..4 {
+                for h in 0..2 {
+                    // SAFETY: blocks b..b + valid of row r: 32 code bytes each from byte 2.
+                    let w = unsafe {
+                        let p = rows[r].as_ptr();
+                        _mm512_inserti64x4::<1>(
+                            _mm512_castsi256_si512(_mm256_loadu_si256(p.add(at[2 * h]).cast())),
+                            _mm256_loadu_si256(p.add(at[2 * h + 1]).cast()),
+                        )
+                    };
+                    let dot = _mm512_dpbusd_epi32(neg_off[h], _mm512_xor_si512(w, bias), x[h]);
+                    let spread =
+                        _mm512_add_epi32(spread0, _mm512_set1_epi32((4 * s + 2 * h) as i32));
+                    let scale = _mm512_permutexvar_ps(spread, scales[r]);
+                    acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[r]);
+                }
             }
         };
         for s in 0..n / 4 {
@@ -305,6 +410,97 @@ pub fn q4_k_rows4(rows: [&[u8]; 4], x: &[BlockQ8K]) -> [f32; 4] {
                     _mm512_permutexvar_ps(spread, scale),
                     sum,
                 );
+            }
+            acc[r] = _mm512_add_ps(acc[r], sum);
+        }
+    }
+    acc.map(|v| _mm512_reduce_add_ps(v))
+}
+
+/// Four Q6_K rows against one Q8_K token (a GEMV), sharing every activation load.
+///
+/// Loop order: super-blocks, then rows, then the four 64-value chunks. Half `n` of a block
+/// (values `128n..128n + 128`) has 64 `ql` bytes and 32 `qh` bytes: one 64-byte load of `ql`
+/// holds, in its low nibbles, the low bits of values `128n..128n + 64` in order and, in its high
+/// nibbles, those of `128n + 64..128n + 128`; the `qh` run broadcast to both halves of a vector
+/// gives their two high bits after a shift per half (`vpsllw`/`vpsrlw` under a mask), merged with
+/// one `vpternlogd`. The `− 32` of every code is exact in the integers: each row's byte dot starts
+/// from `−Σ 32·q` of its lanes, computed once per chunk for all four rows. Lanes `4i..4i + 4` of
+/// chunk `c` belong to sub-block `4c + i`; its i8 scale times `d · d_a` comes from one f32
+/// vector per row and super-block.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub fn q6_k_rows4(rows: [&[u8]; 4], x: &[BlockQ8K]) -> [f32; 4] {
+    const BB: usize = 210;
+    let nb = x.len();
+    assert!(rows.iter().all(|r| r.len() == nb * BB));
+    let (nib, top2) = (_mm512_set1_epi32(0x0F0F_0F0F), _mm512_set1_epi8(0x30));
+    let thirty_two = _mm512_set1_epi8(32);
+    // Upper 256 bits of a vector of 16-bit words.
+    const UPPER: __mmask32 = 0xFFFF_0000;
+    let spread0 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    let mut acc = [_mm512_setzero_ps(); 4];
+    for (b, xb) in x.iter().enumerate() {
+        // The row group after next, prefetched at the pace this one is consumed (see q4_0_rows4).
+        let next = rows[3].as_ptr().wrapping_add(5 * nb * BB + 4 * BB * b);
+        for line in 0..14 {
+            // A prefetch never faults, wherever it points.
+            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(line * 64).cast());
+        }
+        // SAFETY: the 256 values of xb (4 x 64 bytes).
+        let a: [__m512i; 4] = core::array::from_fn(|c| unsafe {
+            _mm512_loadu_si512(xb.q.as_ptr().add(64 * c).cast())
+        });
+        let neg_off: [__m512i; 4] = core::array::from_fn(|c| {
+            _mm512_sub_epi32(
+                _mm512_setzero_si512(),
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), thirty_two, a[c]),
+            )
+        });
+        let da = _mm_set1_ps(xb.d);
+        for r in 0..4 {
+            // SAFETY: block b of row r (210 bytes) lies inside the row (asserted length).
+            let block = unsafe { rows[r].as_ptr().add(b * BB) };
+            // SAFETY: the 16 i8 sub-scales at 192..208; the f16 d at 208 read as the last of the
+            // four f16 at 202..210.
+            let scale = unsafe {
+                let sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
+                    block.add(192).cast(),
+                )));
+                let d = _mm_mul_ps(f16x4_load(block.add(202)), da);
+                _mm512_mul_ps(sc, _mm512_broadcastss_ps(_mm_shuffle_ps::<0xFF>(d, d)))
+            };
+            let mut sum = _mm512_setzero_ps();
+            for n in 0..2 {
+                // SAFETY: ql at 64 n (64 bytes) and qh at 128 + 32 n (32 bytes) of the block.
+                let (ql, qh) = unsafe {
+                    (
+                        _mm512_loadu_si512(block.add(64 * n).cast()),
+                        _mm512_broadcast_i64x4(_mm256_loadu_si256(block.add(128 + 32 * n).cast())),
+                    )
+                };
+                // Values 128n..128n + 64: qh bits 0-1 (lower half) and 2-3 (upper) to bits 4-5.
+                let h_lo = _mm512_mask_slli_epi16(_mm512_slli_epi16::<4>(qh), UPPER, qh, 2);
+                // Values 128n + 64..128n + 128: qh bits 4-5 (lower half) and 6-7 (upper).
+                let h_hi = _mm512_mask_srli_epi16(qh, UPPER, qh, 2);
+                // (low & 0x0F) | (high & 0x30): 0xEA is `A & B | C` with C already masked.
+                let codes = [
+                    _mm512_ternarylogic_epi32::<0xEA>(ql, nib, _mm512_and_si512(h_lo, top2)),
+                    _mm512_ternarylogic_epi32::<0xEA>(
+                        _mm512_srli_epi16::<4>(ql),
+                        nib,
+                        _mm512_and_si512(h_hi, top2),
+                    ),
+                ];
+                for (i, &u) in codes.iter().enumerate() {
+                    let c = 2 * n + i;
+                    let dot = _mm512_dpbusd_epi32(neg_off[c], u, a[c]);
+                    let spread = _mm512_add_epi32(spread0, _mm512_set1_epi32(4 * c as i32));
+                    sum = _mm512_fmadd_ps(
+                        _mm512_cvtepi32_ps(dot),
+                        _mm512_permutexvar_ps(spread, scale),
+                        sum,
+                    );
+                }
             }
             acc[r] = _mm512_add_ps(acc[r], sum);
         }
