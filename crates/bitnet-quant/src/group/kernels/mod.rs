@@ -2,20 +2,20 @@
 //!
 //! | [`Path`] | kernel |
 //! |---|---|
-//! | `Avx512Vnni` | Q4_0: two blocks per `vpdpbusd` zmm (`zmm.rs`); the other formats as `Avx512VnniYmm` |
+//! | `Avx512Vnni` | GEMV of Q4_0, Q8_0, Q4_K, Q6_K: four rows per call (`zmm.rs`); Q4_0 tiles two blocks per `vpdpbusd` zmm (`zmm.rs`); the rest as `Avx512VnniYmm` |
 //! | `Avx512VnniYmm` | the 256-bit kernels of [`ymm`] on EVEX `vpdpbusd` ymm (AVX-512 VNNI + VL) |
 //! | `AvxVnni` | the same on VEX `vpdpbusd` (AVX-VNNI) |
 //! | `Avx2` | the same on `vpmaddubsw` + `vpmaddwd` |
 //! | `Reference` | [`super::reference`] |
 //!
 //! Rows are split across threads in groups of four; each group runs tiles of four tokens (the
-//! `NT = 4` kernels), and a GEMV runs the one-token kernels. Every path meets the error bound of
+//! `NT = 4` kernels), and single tokens run the four-row kernels where the path and format have
+//! one, else the one-token kernels row by row. Every path meets the error bound of
 //! [`super::reference`] (tested on every path this machine has).
 //!
-//! Why only Q4_0 on zmm: a GEMV must keep up with DRAM on every core, and of the formats a GGUF
-//! file holds only Q4_0's 18-byte blocks needed fewer instructions per byte than the ymm kernel
-//! issues (one nibble split, offset, scale and FMA per 32 values); Q4_K and Q6_K spend one scale
-//! FMA per 256 values and Q8_0 no nibble work.
+//! Why the four-row zmm kernels exist for the GGUF formats only: a GEMV must keep up with DRAM on
+//! every core, and a file's Q4_0/Q8_0/Q4_K/Q6_K tensors (the output head among them) are what a
+//! decode step streams; the log's B2/B4 groups run the ymm kernels.
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod ymm;
