@@ -41,6 +41,7 @@ pub(crate) fn to_f16(v: f32, what: &str) -> Result<[u8; 2], String> {
 }
 
 /// The f32 value of the f16 at `bytes[o..o + 2]`.
+#[inline(always)]
 pub(crate) fn f16_at(bytes: &[u8], o: usize) -> f32 {
     f16::from_le_bytes([bytes[o], bytes[o + 1]]).to_f32()
 }
@@ -57,6 +58,7 @@ fn pack_group(s: GroupSpec, codes: &[u8], out: &mut [u8]) {
 }
 
 /// The codes of one group: field `s` of byte `j` is value `j + s · stride`.
+#[inline(always)]
 pub(crate) fn group_codes(s: GroupSpec, block: &[u8], codes: &mut [u8]) {
     let body = &block[s.header_bytes()..];
     let bits = s.bits() as usize;
@@ -111,6 +113,7 @@ pub(crate) fn quantize_group(s: GroupSpec, x: &[f32], out: &mut [u8]) -> Result<
 }
 
 /// Dequantizes one group as `gguf-py`: `d · f32(code − offset)`, or `d · f32(code) + m`.
+#[inline(always)]
 pub(crate) fn dequantize_group(s: GroupSpec, block: &[u8], out: &mut [f32]) {
     let mut codes = [0u8; 128];
     let codes = &mut codes[..s.size()];
@@ -142,6 +145,7 @@ pub(crate) fn quantize_q8_0(x: &[f32], out: &mut [u8]) -> Result<(), String> {
 }
 
 /// Dequantizes one Q8_0 block: `f32(q) · d`.
+#[inline(always)]
 pub(crate) fn dequantize_q8_0(block: &[u8], out: &mut [f32]) {
     let d = f16_at(block, 0);
     for (o, &q) in out.iter_mut().zip(&block[2..]) {

@@ -1,7 +1,9 @@
 //! Group-format weights against f32 activations (no activation quantization): each row is
 //! dequantized once into an L1-sized buffer, exactly as `gguf-py` dequantizes it, and dotted
 //! with every token by an f32 FMA kernel written once over `pulp` (AVX-512, AVX2+FMA, NEON or
-//! scalar: the active level).
+//! scalar: the active level). On AVX2 and AVX-512 levels the dequantization is the same code
+//! compiled with AVX2 enabled, so the compiler widens its per-value loops to 8 lanes (it stays
+//! bit-identical: Rust never contracts a multiply and an add into an FMA).
 //!
 //! Error: `|y − Σ w_i x_i| ≤ (⌈k / 64⌉ + 70) · ε · Σ |w_i x_i|` (ε = `f32::EPSILON`) with `w_i`
 //! the dequantized f32 weights (four accumulators of up to 16 lanes, a tree reduction, a scalar
@@ -11,7 +13,7 @@ use bitnet_simd::par::SharedOut;
 use bitnet_simd::{Level, Par};
 use pulp::{Simd, WithSimd};
 
-use super::GroupWeights;
+use super::{GroupFormat, GroupWeights};
 use crate::error::{QuantError, check_len, elements};
 
 /// `Σ a_i b_i` with four vector accumulators.
@@ -64,15 +66,12 @@ pub fn gemm_f32(
         reason: e.to_string(),
     })?;
     let format = w.format();
-    let (bs, bb) = (format.block(), format.block_bytes());
     let out = SharedOut::new(y.as_mut_ptr());
     let par = par.for_bytes(w.bytes().len().saturating_mul(tokens));
     par.for_each_range(rows, 16, |range| {
         let mut buf = vec![0f32; k];
         for r in range {
-            for (o, block) in buf.chunks_exact_mut(bs).zip(w.row(r).chunks_exact(bb)) {
-                format.dequantize_block(block, o);
-            }
+            dequantize_row(level, format, w.row(r), &mut buf);
             for t in 0..tokens {
                 let v = level.run(Dot {
                     a: &buf,
@@ -84,4 +83,30 @@ pub fn gemm_f32(
         }
     });
     Ok(())
+}
+
+/// Dequantizes one row into `out` on `level` (module docs).
+fn dequantize_row(level: Level, format: GroupFormat, row: &[u8], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(level, Level::Avx2(_) | Level::Avx512(_)) {
+        // SAFETY: these levels exist only where the CPU has AVX2 and FMA.
+        return unsafe { dequantize_row_avx2(format, row, out) };
+    }
+    let _ = level;
+    dequantize_row_portable(format, row, out);
+}
+
+/// [`dequantize_row_portable`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn dequantize_row_avx2(format: GroupFormat, row: &[u8], out: &mut [f32]) {
+    dequantize_row_portable(format, row, out);
+}
+
+#[inline(always)]
+fn dequantize_row_portable(format: GroupFormat, row: &[u8], out: &mut [f32]) {
+    let (bs, bb) = (format.block(), format.block_bytes());
+    for (o, block) in out.chunks_exact_mut(bs).zip(row.chunks_exact(bb)) {
+        format.dequantize_block(block, o);
+    }
 }

@@ -30,6 +30,7 @@ pub(crate) const Q6K_BYTES: usize = 210;
 const GROUP_MAX_EPS: f32 = 1e-15;
 
 /// The 6-bit scale and minimum of Q4_K sub-block `j` (ggml's `get_scale_min_k4`).
+#[inline(always)]
 pub(crate) fn scale_min_k4(j: usize, s: &[u8]) -> (u8, u8) {
     if j < 4 {
         (s[j] & 63, s[j + 4] & 63)
@@ -42,6 +43,7 @@ pub(crate) fn scale_min_k4(j: usize, s: &[u8]) -> (u8, u8) {
 }
 
 /// The 256 codes (0..=15) of a Q4_K block, in value order.
+#[inline(always)]
 pub(crate) fn q4_k_codes(block: &[u8], codes: &mut [u8; 256]) {
     for (c, chunk) in block[16..144].chunks_exact(32).enumerate() {
         for (l, &b) in chunk.iter().enumerate() {
@@ -52,6 +54,7 @@ pub(crate) fn q4_k_codes(block: &[u8], codes: &mut [u8; 256]) {
 }
 
 /// The 256 codes (0..=63) of a Q6_K block, in value order.
+#[inline(always)]
 pub(crate) fn q6_k_codes(block: &[u8], codes: &mut [u8; 256]) {
     for n in 0..2 {
         let ql = &block[64 * n..64 * n + 64];
@@ -265,6 +268,7 @@ pub(crate) fn quantize_q4_k(x: &[f32], out: &mut [u8]) -> Result<(), String> {
 }
 
 /// Dequantizes a Q4_K block as `gguf-py`: `(d·sc)·q − dmin·m`.
+#[inline(always)]
 pub(crate) fn dequantize_q4_k(block: &[u8], out: &mut [f32]) {
     let mut codes = [0u8; 256];
     q4_k_codes(block, &mut codes);
@@ -327,6 +331,7 @@ pub(crate) fn quantize_q6_k(x: &[f32], out: &mut [u8]) -> Result<(), String> {
 }
 
 /// Dequantizes a Q6_K block as `gguf-py`: `(d·sc)·(q − 32)`.
+#[inline(always)]
 pub(crate) fn dequantize_q6_k(block: &[u8], out: &mut [f32]) {
     let mut codes = [0u8; 256];
     q6_k_codes(block, &mut codes);

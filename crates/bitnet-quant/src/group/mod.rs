@@ -243,6 +243,7 @@ impl GroupFormat {
     }
 
     /// Dequantizes one block into `out` (`self.block()` values), as `gguf-py` does.
+    #[inline(always)]
     pub(crate) fn dequantize_block(self, block: &[u8], out: &mut [f32]) {
         match self {
             GroupFormat::Grouped(s) => codec::dequantize_group(s, block, out),
