@@ -123,26 +123,41 @@ unsafe fn block_scales16<const BB: usize>(p: *const u8, n: usize) -> __m512 {
     _mm512_cvtph_ps(_mm512_castsi512_si256(f16s))
 }
 
-/// Four Q4_0 rows against one token (a GEMV), sharing every activation load: `q` the token's
-/// i8 values, `d` its block scales.
+/// One step of a four-row kernel of 32-value blocks: blocks `b..b + 4` of every row, absent
+/// blocks (past the row's end) with zero activations and zero scales.
+#[derive(Clone, Copy)]
+struct Step32 {
+    /// The token's values of the four blocks (`x[0]`: blocks `b`, `b + 1`; `x[1]`: `b + 2`,
+    /// `b + 3`).
+    x: [__m512i; 2],
+    /// Byte offset in a row of each block's codes (an absent block repeats the last present
+    /// one, whose codes then meet zero activations).
+    at: [usize; 4],
+    /// Index of block `b` in the chunk's 16 scales.
+    first: usize,
+}
+
+/// The frame shared by the four-row GEMV kernels of the 32-value formats with an f16 scale in
+/// the first two bytes of each `BB`-byte block (Q4_0, Q8_0): for chunks of 16 blocks, the row
+/// scales fetched at once ([`block_scales16`]) times the token's block scales `d`; then steps
+/// of four blocks, each handed to `step` with the token's values (`q`), the code offsets and
+/// the scale index, with the rows' scale vectors and accumulators.
 ///
-/// Loop order: chunks of 16 blocks, then steps of four blocks, then rows. Per chunk and row the
-/// 16 f16 block scales are fetched at once ([`block_scales16`]) and multiplied by the token's 16
-/// block scales; a step then spreads four of them over its lanes (`vpermps`). A step joins the
-/// four blocks' 16-byte code runs into one vector `[c0, c1, c2, c3]`: its low nibbles are the
-/// values `0..16` of each block and its high nibbles `16..32`, and the token's 128 values are put
-/// in those two orders once per step (two `vshufi64x2`) for all four rows, as is the exact
-/// offset `−Σ 8·q` that each row's two byte dots start from. Lanes `4i..4i + 4` then belong to
-/// block `i` of the step. A short last step re-reads its last block's codes against zero
-/// activations and zero scales.
+/// Rows of a tensor are adjacent, so the row group after next starts four rows after this
+/// group's last row ends: each step prefetches it at the pace this group is read (`16 · BB`
+/// bytes per step), which keeps the memory stream running (four interleaved short rows alone
+/// lose the hardware prefetchers). Measured on Q4_0 from DRAM on one core (Zen 5, 6912 × 2560):
+/// 12.6 GB/s without, 25.7 one group ahead, 33.5 two groups ahead.
+#[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-pub fn q4_0_rows4(rows: [&[u8]; 4], q: &[i8], d: &[f32]) -> [f32; 4] {
-    const BB: usize = 18;
+fn rows4_blocks32<const BB: usize>(
+    rows: [&[u8]; 4],
+    q: &[i8],
+    d: &[f32],
+    mut step: impl FnMut(Step32, &[__m512; 4], &mut [__m512; 4]),
+) -> [f32; 4] {
     let nb = q.len() / 32;
     assert!(q.len() == nb * 32 && d.len() == nb && rows.iter().all(|r| r.len() == nb * BB));
-    let nib = _mm512_set1_epi8(0x0F);
-    let eights = _mm512_set1_epi8(8);
-    let spread0 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     // Bytes of the first `n` of 64 (a load mask).
     let first = |n: usize| -> __mmask64 { if n >= 64 { u64::MAX } else { (1u64 << n) - 1 } };
     let mut acc = [_mm512_setzero_ps(); 4];
@@ -157,174 +172,137 @@ pub fn q4_0_rows4(rows: [&[u8]; 4], q: &[i8], d: &[f32]) -> [f32; 4] {
             _mm512_mul_ps(w, da)
         });
         // Step `s` of the chunk: its blocks b..b + valid (valid ≤ 4).
-        let mut step = |s: usize, valid: usize| {
+        let mut run = |s: usize, valid: usize, acc: &mut [__m512; 4]| {
             let b = c0 + 4 * s;
             let full = valid == 4;
-            // Rows of a tensor are adjacent: the group of four after the next starts 4 rows
-            // after this group's last row ends. Prefetch it at the pace this group is consumed
-            // (288 bytes per step), so the memory stream runs on: four interleaved short rows
-            // alone lose the hardware prefetchers. Measured from DRAM on one core (Zen 5,
-            // 6912 x 2560): 12.6 GB/s without, 25.7 one group ahead, 33.5 two groups ahead.
             let next = rows[3].as_ptr().wrapping_add(5 * nb * BB + 4 * BB * b);
-            for line in 0..5 {
+            for line in 0..(16 * BB).div_ceil(64) {
                 // A prefetch never faults, wherever it points.
                 _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(line * 64).cast());
             }
             // SAFETY: the token's values of blocks b..b + valid (all 128 bytes when full) exist.
-            let (x0, x1) = unsafe {
+            let x = unsafe {
                 let p = q.as_ptr().add(32 * b);
                 if full {
-                    (
+                    [
                         _mm512_loadu_si512(p.cast()),
                         _mm512_loadu_si512(p.add(64).cast()),
-                    )
+                    ]
                 } else {
                     let bytes = 32 * valid;
-                    (
+                    [
                         _mm512_maskz_loadu_epi8(first(bytes), p.cast()),
                         _mm512_maskz_loadu_epi8(
                             first(bytes.saturating_sub(64)),
                             p.wrapping_add(64).cast(),
                         ),
-                    )
+                    ]
                 }
             };
-            let a_lo = _mm512_shuffle_i64x2::<0b10_00_10_00>(x0, x1);
-            let a_hi = _mm512_shuffle_i64x2::<0b11_01_11_01>(x0, x1);
-            let pos = _mm512_dpbusd_epi32(_mm512_setzero_si512(), eights, a_lo);
-            let neg_off = _mm512_sub_epi32(
-                _mm512_setzero_si512(),
-                _mm512_dpbusd_epi32(pos, eights, a_hi),
-            );
-            let spread = _mm512_add_epi32(spread0, _mm512_set1_epi32(4 * s as i32));
-            // Byte offsets of the four blocks' codes (an absent block re-reads the last one).
-            let at: [usize; 4] = if full {
+            let at = if full {
                 core::array::from_fn(|i| (b + i) * BB + 2)
             } else {
                 core::array::from_fn(|i| (b + i.min(valid - 1)) * BB + 2)
             };
-            for r in 0..4 {
-                // SAFETY: blocks b..b + valid of row r: 16 code bytes each from byte 2.
-                let runs = unsafe {
-                    let p = rows[r].as_ptr();
-                    let load = |i: usize| _mm_loadu_si128(p.add(at[i]).cast());
-                    let y0 = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(load(0)), load(1));
-                    let y1 = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(load(2)), load(3));
-                    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(y0), y1)
-                };
-                let lo = _mm512_and_si512(runs, nib);
-                let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(runs), nib);
-                let dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(neg_off, lo, a_lo), hi, a_hi);
-                let scale = _mm512_permutexvar_ps(spread, scales[r]);
-                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[r]);
-            }
+            step(
+                Step32 {
+                    x,
+                    at,
+                    first: 4 * s,
+                },
+                &scales,
+                acc,
+            );
         };
         for s in 0..n / 4 {
-            step(s, 4);
+            run(s, 4, &mut acc);
         }
         if n % 4 != 0 {
-            step(n / 4, n % 4);
+            run(n / 4, n % 4, &mut acc);
         }
     }
     acc.map(|v| _mm512_reduce_add_ps(v))
 }
 
+/// Four Q4_0 rows against one token (a GEMV), sharing every activation load: `q` the token's
+/// i8 values, `d` its block scales.
+///
+/// Loop order ([`rows4_blocks32`]): chunks of 16 blocks, steps of four blocks, rows. A step
+/// joins each row's four 16-byte code runs into one vector `[c0, c1, c2, c3]`: its low nibbles
+/// are the values `0..16` of each block and its high nibbles `16..32`, and the token's 128
+/// values are put in those two orders once per step (two `vshufi64x2`) for all four rows, as is
+/// the exact offset `−Σ 8·q` that each row's two byte dots start from. Lanes `4i..4i + 4` then
+/// belong to block `i` of the step, whose scale one `vpermps` spreads over them.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+pub fn q4_0_rows4(rows: [&[u8]; 4], q: &[i8], d: &[f32]) -> [f32; 4] {
+    let nib = _mm512_set1_epi8(0x0F);
+    let eights = _mm512_set1_epi8(8);
+    let spread0 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    rows4_blocks32::<18>(rows, q, d, |st, scales, acc| {
+        let [x0, x1] = st.x;
+        let a_lo = _mm512_shuffle_i64x2::<0b10_00_10_00>(x0, x1);
+        let a_hi = _mm512_shuffle_i64x2::<0b11_01_11_01>(x0, x1);
+        let pos = _mm512_dpbusd_epi32(_mm512_setzero_si512(), eights, a_lo);
+        let neg_off = _mm512_sub_epi32(
+            _mm512_setzero_si512(),
+            _mm512_dpbusd_epi32(pos, eights, a_hi),
+        );
+        let spread = _mm512_add_epi32(spread0, _mm512_set1_epi32(st.first as i32));
+        for r in 0..4 {
+            // SAFETY: the frame's offsets are of blocks of row r: 16 code bytes each.
+            let runs = unsafe {
+                let p = rows[r].as_ptr();
+                let load = |i: usize| _mm_loadu_si128(p.add(st.at[i]).cast());
+                let y0 = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(load(0)), load(1));
+                let y1 = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(load(2)), load(3));
+                _mm512_inserti64x4::<1>(_mm512_castsi256_si512(y0), y1)
+            };
+            let lo = _mm512_and_si512(runs, nib);
+            let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(runs), nib);
+            let dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(neg_off, lo, a_lo), hi, a_hi);
+            let scale = _mm512_permutexvar_ps(spread, scales[r]);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[r]);
+        }
+    })
+}
+
 /// Four Q8_0 rows against one token (a GEMV), sharing every activation load: `q` the token's
 /// i8 values, `d` its block scales.
 ///
-/// Loop order as [`q4_0_rows4`]: chunks of 16 blocks (scales by [`block_scales16`]), steps of
-/// four blocks, rows. A step's two vectors hold the 32-byte code runs of blocks `b, b + 1` and
-/// `b + 2, b + 3`, in value order against the token's 128 values. Each i8 weight is made a u8 by
-/// flipping its sign bit (`w + 128`), and each row's byte dot starts from `−Σ 128·q` of its lanes
-/// (once per step for all rows), so the integer is exact. Lanes `0..8` of a vector belong to its
-/// first block, `8..16` to its second.
+/// Loop order as [`q4_0_rows4`] ([`rows4_blocks32`]). A step's two vectors per row hold the
+/// 32-byte code runs of blocks `b, b + 1` and `b + 2, b + 3`, in value order against the
+/// token's 128 values. Each i8 weight is made a u8 by flipping its sign bit (`w + 128`), and each
+/// row's byte dot starts from `−Σ 128·q` of its lanes (once per step for all rows), so the
+/// integer is exact. Lanes `0..8` of a vector belong to its first block, `8..16` to its second.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 pub fn q8_0_rows4(rows: [&[u8]; 4], q: &[i8], d: &[f32]) -> [f32; 4] {
-    const BB: usize = 34;
-    let nb = q.len() / 32;
-    assert!(q.len() == nb * 32 && d.len() == nb && rows.iter().all(|r| r.len() == nb * BB));
     let bias = _mm512_set1_epi8(-128);
     let spread0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    let first = |n: usize| -> __mmask64 { if n >= 64 { u64::MAX } else { (1u64 << n) - 1 } };
-    let mut acc = [_mm512_setzero_ps(); 4];
-    for c0 in (0..nb).step_by(16) {
-        let n = 16.min(nb - c0);
-        let lanes: __mmask16 = if n == 16 { u16::MAX } else { (1u16 << n) - 1 };
-        // SAFETY: blocks c0..c0 + n exist in d (asserted length); masked lanes are not read.
-        let da = unsafe { _mm512_maskz_loadu_ps(lanes, d.as_ptr().add(c0)) };
-        let scales: [__m512; 4] = core::array::from_fn(|r| {
-            // SAFETY: blocks c0..c0 + n of row r exist (asserted length).
-            let w = unsafe { block_scales16::<BB>(rows[r].as_ptr().add(c0 * BB), n) };
-            _mm512_mul_ps(w, da)
+    rows4_blocks32::<34>(rows, q, d, |st, scales, acc| {
+        let neg_off = st.x.map(|xv| {
+            _mm512_sub_epi32(
+                _mm512_setzero_si512(),
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, xv),
+            )
         });
-        // Step `s` of the chunk: its blocks b..b + valid (valid ≤ 4).
-        let mut step = |s: usize, valid: usize| {
-            let b = c0 + 4 * s;
-            let full = valid == 4;
-            // The row group after next, prefetched at the pace this one is consumed (see
-            // q4_0_rows4): 4 rows x 136 bytes per step.
-            let next = rows[3].as_ptr().wrapping_add(5 * nb * BB + 4 * BB * b);
-            for line in 0..9 {
-                // A prefetch never faults, wherever it points.
-                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(line * 64).cast());
+        for r in 0..4 {
+            for h in 0..2 {
+                // SAFETY: the frame's offsets are of blocks of row r: 32 code bytes each.
+                let w = unsafe {
+                    let p = rows[r].as_ptr();
+                    _mm512_inserti64x4::<1>(
+                        _mm512_castsi256_si512(_mm256_loadu_si256(p.add(st.at[2 * h]).cast())),
+                        _mm256_loadu_si256(p.add(st.at[2 * h + 1]).cast()),
+                    )
+                };
+                let dot = _mm512_dpbusd_epi32(neg_off[h], _mm512_xor_si512(w, bias), st.x[h]);
+                let spread =
+                    _mm512_add_epi32(spread0, _mm512_set1_epi32((st.first + 2 * h) as i32));
+                let scale = _mm512_permutexvar_ps(spread, scales[r]);
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[r]);
             }
-            // SAFETY: the token's values of blocks b..b + valid (all 128 bytes when full) exist.
-            let x: [__m512i; 2] = unsafe {
-                let p = q.as_ptr().add(32 * b);
-                if full {
-                    [
-                        _mm512_loadu_si512(p.cast()),
-                        _mm512_loadu_si512(p.add(64).cast()),
-                    ]
-                } else {
-                    let bytes = 32 * valid;
-                    [
-                        _mm512_maskz_loadu_epi8(first(bytes), p.cast()),
-                        _mm512_maskz_loadu_epi8(
-                            first(bytes.saturating_sub(64)),
-                            p.wrapping_add(64).cast(),
-                        ),
-                    ]
-                }
-            };
-            let neg_off = x.map(|xv| {
-                _mm512_sub_epi32(
-                    _mm512_setzero_si512(),
-                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, xv),
-                )
-            });
-            // Byte offsets of the four blocks' codes (an absent block re-reads the last one).
-            let at: [usize; 4] = if full {
-                core::array::from_fn(|i| (b + i) * BB + 2)
-            } else {
-                core::array::from_fn(|i| (b + i.min(valid - 1)) * BB + 2)
-            };
-            for r in 0..4 {
-                for h in 0..2 {
-                    // SAFETY: blocks b..b + valid of row r: 32 code bytes each from byte 2.
-                    let w = unsafe {
-                        let p = rows[r].as_ptr();
-                        _mm512_inserti64x4::<1>(
-                            _mm512_castsi256_si512(_mm256_loadu_si256(p.add(at[2 * h]).cast())),
-                            _mm256_loadu_si256(p.add(at[2 * h + 1]).cast()),
-                        )
-                    };
-                    let dot = _mm512_dpbusd_epi32(neg_off[h], _mm512_xor_si512(w, bias), x[h]);
-                    let spread =
-                        _mm512_add_epi32(spread0, _mm512_set1_epi32((4 * s + 2 * h) as i32));
-                    let scale = _mm512_permutexvar_ps(spread, scales[r]);
-                    acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[r]);
-                }
-            }
-        };
-        for s in 0..n / 4 {
-            step(s, 4);
         }
-        if n % 4 != 0 {
-            step(n / 4, n % 4);
-        }
-    }
-    acc.map(|v| _mm512_reduce_add_ps(v))
+    })
 }
 
 /// Four Q4_K rows against one Q8_K token (a GEMV), sharing every activation load.
@@ -348,7 +326,7 @@ pub fn q4_k_rows4(rows: [&[u8]; 4], x: &[BlockQ8K]) -> [f32; 4] {
     let d_dmin = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     let mut acc = [_mm512_setzero_ps(); 4];
     for (b, xb) in x.iter().enumerate() {
-        // The row group after next, prefetched at the pace this one is consumed (see q4_0_rows4).
+        // The row group after next, prefetched at the pace this one is consumed (see rows4_blocks32).
         let next = rows[3].as_ptr().wrapping_add(5 * nb * BB + 4 * BB * b);
         for line in 0..9 {
             // A prefetch never faults, wherever it points.
@@ -440,7 +418,7 @@ pub fn q6_k_rows4(rows: [&[u8]; 4], x: &[BlockQ8K]) -> [f32; 4] {
     let spread0 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     let mut acc = [_mm512_setzero_ps(); 4];
     for (b, xb) in x.iter().enumerate() {
-        // The row group after next, prefetched at the pace this one is consumed (see q4_0_rows4).
+        // The row group after next, prefetched at the pace this one is consumed (see rows4_blocks32).
         let next = rows[3].as_ptr().wrapping_add(5 * nb * BB + 4 * BB * b);
         for line in 0..14 {
             // A prefetch never faults, wherever it points.
