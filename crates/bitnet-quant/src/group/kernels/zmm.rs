@@ -123,6 +123,18 @@ unsafe fn block_scales16<const BB: usize>(p: *const u8, n: usize) -> __m512 {
     _mm512_cvtph_ps(_mm512_castsi512_si256(f16s))
 }
 
+/// `acc + f32(dot) · scales[idx]`: a byte dot's lanes converted and multiplied by the scale of
+/// the block or sub-block each lane belongs to (`idx`: that scale's index, per lane).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn add_scaled(dot: __m512i, idx: __m512i, scales: __m512, acc: __m512) -> __m512 {
+    _mm512_fmadd_ps(
+        _mm512_cvtepi32_ps(dot),
+        _mm512_permutexvar_ps(idx, scales),
+        acc,
+    )
+}
+
 /// One step of a four-row kernel of 32-value blocks: blocks `b..b + 4` of every row, absent
 /// blocks (past the row's end) with zero activations and zero scales.
 #[derive(Clone, Copy)]
@@ -260,8 +272,7 @@ pub fn q4_0_rows4(rows: [&[u8]; 4], q: &[i8], d: &[f32]) -> [f32; 4] {
             let lo = _mm512_and_si512(runs, nib);
             let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(runs), nib);
             let dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(neg_off, lo, a_lo), hi, a_hi);
-            let scale = _mm512_permutexvar_ps(spread, scales[r]);
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[r]);
+            acc[r] = add_scaled(dot, spread, scales[r], acc[r]);
         }
     })
 }
@@ -298,8 +309,7 @@ pub fn q8_0_rows4(rows: [&[u8]; 4], q: &[i8], d: &[f32]) -> [f32; 4] {
                 let dot = _mm512_dpbusd_epi32(neg_off[h], _mm512_xor_si512(w, bias), st.x[h]);
                 let spread =
                     _mm512_add_epi32(spread0, _mm512_set1_epi32((st.first + 2 * h) as i32));
-                let scale = _mm512_permutexvar_ps(spread, scales[r]);
-                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[r]);
+                acc[r] = add_scaled(dot, spread, scales[r], acc[r]);
             }
         }
     })
@@ -322,8 +332,9 @@ pub fn q4_k_rows4(rows: [&[u8]; 4], x: &[BlockQ8K]) -> [f32; 4] {
     let nb = x.len();
     assert!(rows.iter().all(|r| r.len() == nb * BB));
     let nib = _mm512_set1_epi8(0x0F);
-    // Lanes 0..8 take d, lanes 8..16 dmin (of a vector [d, dmin, ..]).
-    let d_dmin = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    // Lanes 0..8 take entry 0, lanes 8..16 entry 1: d and dmin of a vector [d, dmin, ..], and
+    // (plus 2c) the sub-blocks 2c and 2c + 1 of chunk c.
+    let pairs_spread = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     let mut acc = [_mm512_setzero_ps(); 4];
     for (b, xb) in x.iter().enumerate() {
         // The row group after next, prefetched at the pace this one is consumed (see rows4_blocks32).
@@ -355,7 +366,7 @@ pub fn q4_k_rows4(rows: [&[u8]; 4], x: &[BlockQ8K]) -> [f32; 4] {
             let dd = _mm_mul_ps(unsafe { f16x4_load(block) }, da);
             let scale = _mm512_mul_ps(
                 _mm512_cvtepi32_ps(sixbit),
-                _mm512_permutexvar_ps(d_dmin, _mm512_castps128_ps512(dd)),
+                _mm512_permutexvar_ps(pairs_spread, _mm512_castps128_ps512(dd)),
             );
             let mut sum = _mm512_mul_ps(scale, neg_pairs);
             for (c, &ac) in a.iter().enumerate() {
@@ -365,29 +376,8 @@ pub fn q4_k_rows4(rows: [&[u8]; 4], x: &[BlockQ8K]) -> [f32; 4] {
                 };
                 let codes = _mm512_and_si512(_mm512_mask_srli_epi16(run, 0xFFFF_0000, run, 4), nib);
                 let dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes, ac);
-                let spread = _mm512_setr_epi32(
-                    2 * c as i32,
-                    2 * c as i32,
-                    2 * c as i32,
-                    2 * c as i32,
-                    2 * c as i32,
-                    2 * c as i32,
-                    2 * c as i32,
-                    2 * c as i32,
-                    2 * c as i32 + 1,
-                    2 * c as i32 + 1,
-                    2 * c as i32 + 1,
-                    2 * c as i32 + 1,
-                    2 * c as i32 + 1,
-                    2 * c as i32 + 1,
-                    2 * c as i32 + 1,
-                    2 * c as i32 + 1,
-                );
-                sum = _mm512_fmadd_ps(
-                    _mm512_cvtepi32_ps(dot),
-                    _mm512_permutexvar_ps(spread, scale),
-                    sum,
-                );
+                let spread = _mm512_add_epi32(pairs_spread, _mm512_set1_epi32(2 * c as i32));
+                sum = add_scaled(dot, spread, scale, sum);
             }
             acc[r] = _mm512_add_ps(acc[r], sum);
         }
@@ -473,11 +463,7 @@ pub fn q6_k_rows4(rows: [&[u8]; 4], x: &[BlockQ8K]) -> [f32; 4] {
                     let c = 2 * n + i;
                     let dot = _mm512_dpbusd_epi32(neg_off[c], u, a[c]);
                     let spread = _mm512_add_epi32(spread0, _mm512_set1_epi32(4 * c as i32));
-                    sum = _mm512_fmadd_ps(
-                        _mm512_cvtepi32_ps(dot),
-                        _mm512_permutexvar_ps(spread, scale),
-                        sum,
-                    );
+                    sum = add_scaled(dot, spread, scale, sum);
                 }
             }
             acc[r] = _mm512_add_ps(acc[r], sum);
