@@ -38,6 +38,7 @@
 pub mod activations;
 pub mod binary;
 pub mod error;
+pub mod float16;
 pub mod formats;
 pub mod group;
 pub mod int8;
