@@ -235,3 +235,68 @@ proptest! {
         }
     }
 }
+
+/// `gemm_f16` on every path against the f64 product within the path's stated bound.
+fn check_gemm_f16(rows: usize, k: usize, tokens: usize, seed: u64) {
+    let w: Vec<f16> = common::gaussian(rows * k, seed)
+        .iter()
+        .map(|&v| f16::from_f32(v))
+        .collect();
+    let x = common::values(tokens * k, seed ^ 3, 2.0);
+    for (c, p) in runnable() {
+        let mut y = vec![f32::NAN; rows * tokens];
+        let par = bitnet_quant::Par::threads_or_seq(2);
+        with_ceiling(c, || {
+            float16::gemm_f16_on(p, &w, rows, k, &x, tokens, &mut y, par)
+        })
+        .unwrap()
+        .unwrap();
+        for t in 0..tokens {
+            for r in 0..rows {
+                let (mut dot, mut mag) = (0f64, 0f64);
+                for i in 0..k {
+                    let prod = f64::from(w[r * k + i].to_f32()) * f64::from(x[t * k + i]);
+                    dot += prod;
+                    mag += prod.abs();
+                }
+                let terms = if p == ConvertPath::Scalar {
+                    k as f64
+                } else {
+                    k.div_ceil(32) as f64 + 16.0
+                };
+                let bound = terms * f64::from(f32::EPSILON) * mag;
+                let got = f64::from(y[t * rows + r]);
+                assert!(
+                    (got - dot).abs() <= bound,
+                    "{p:?} {c:?} r{r} t{t} k{k}: {got} vs {dot}"
+                );
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn gemm_f16_meets_its_bound(
+        rows in 0usize..7, k in 0usize..100, tokens in 0usize..7, seed in any::<u64>()
+    ) {
+        check_gemm_f16(rows, k, tokens, seed);
+    }
+}
+
+#[test]
+fn gemm_f16_long_rows_and_bad_shapes() {
+    check_gemm_f16(5, 2560 + 3, 1, 7);
+    check_gemm_f16(3, 6912, 5, 8);
+    let w = vec![f16::ONE; 6];
+    let x = vec![1f32; 3];
+    let mut y = vec![0f32; 2];
+    assert!(float16::gemm_f16(&w, 2, 3, &x, 1, &mut y, bitnet_quant::Par::Seq).is_ok());
+    assert_eq!(y, [3.0, 3.0]);
+    let err = float16::gemm_f16(&w, 3, 3, &x, 1, &mut y, bitnet_quant::Par::Seq).unwrap_err();
+    assert!(err.to_string().contains("weights"), "{err}");
+    let err = float16::gemm_f16(&w, 2, 3, &x, 2, &mut y, bitnet_quant::Par::Seq).unwrap_err();
+    assert!(err.to_string().contains("activations"), "{err}");
+}

@@ -1,5 +1,6 @@
 //! f16 and bf16: bulk conversions from and to f32 on every x86 level, exactly as the `half`
-//! crate converts one value (round to nearest even, NaN stays NaN).
+//! crate converts one value (round to nearest even, NaN stays NaN), and the f16 GEMV/GEMM
+//! ([`gemm_f16`]: f16 storage, f32 arithmetic).
 //!
 //! | [`ConvertPath`] | f16 ↔ f32 | bf16 → f32 | f32 → bf16 |
 //! |---|---|---|---|
@@ -23,8 +24,11 @@
 //!
 //! AVX-512 FP16 is not used: its conversions have the width of AVX-512F's `vcvtph2ps`.
 
+mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+
+pub use gemm::{gemm_f16, gemm_f16_on};
 
 use bitnet_simd::Level;
 use half::slice::HalfFloatSliceExt;
