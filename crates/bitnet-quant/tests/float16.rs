@@ -236,18 +236,37 @@ proptest! {
     }
 }
 
-/// `gemm_f16` on every path against the f64 product within the path's stated bound.
-fn check_gemm_f16(rows: usize, k: usize, tokens: usize, seed: u64) {
-    let w: Vec<f16> = common::gaussian(rows * k, seed)
-        .iter()
-        .map(|&v| f16::from_f32(v))
-        .collect();
-    let x = common::values(tokens * k, seed ^ 3, 2.0);
+/// Which weight/activation kinds a GEMM check runs.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    F16,
+    Bf16F32,
+    Bf16,
+}
+
+/// The GEMM of `kind` on every path against the f64 product within the path's stated bound.
+fn check_gemm(kind: Kind, rows: usize, k: usize, tokens: usize, seed: u64) {
+    let wv = common::gaussian(rows * k, seed);
+    let xv = common::values(tokens * k, seed ^ 3, 2.0);
+    let w16: Vec<f16> = wv.iter().map(|&v| f16::from_f32(v)).collect();
+    let wb: Vec<bf16> = wv.iter().map(|&v| bf16::from_f32(v)).collect();
+    let xb: Vec<bf16> = xv.iter().map(|&v| bf16::from_f32(v)).collect();
+    // The exact operands: the 16-bit values as f32.
+    let (w, x): (Vec<f32>, Vec<f32>) = match kind {
+        Kind::F16 => (w16.iter().map(|v| v.to_f32()).collect(), xv.clone()),
+        Kind::Bf16F32 => (wb.iter().map(|v| v.to_f32()).collect(), xv.clone()),
+        Kind::Bf16 => (
+            wb.iter().map(|v| v.to_f32()).collect(),
+            xb.iter().map(|v| v.to_f32()).collect(),
+        ),
+    };
+    let par = bitnet_quant::Par::threads_or_seq(2);
     for (c, p) in runnable() {
         let mut y = vec![f32::NAN; rows * tokens];
-        let par = bitnet_quant::Par::threads_or_seq(2);
-        with_ceiling(c, || {
-            float16::gemm_f16_on(p, &w, rows, k, &x, tokens, &mut y, par)
+        with_ceiling(c, || match kind {
+            Kind::F16 => float16::gemm_f16_on(p, &w16, rows, k, &xv, tokens, &mut y, par),
+            Kind::Bf16F32 => float16::gemm_bf16_f32_on(p, &wb, rows, k, &xv, tokens, &mut y, par),
+            Kind::Bf16 => float16::gemm_bf16_on(p, &wb, rows, k, &xb, tokens, &mut y, par),
         })
         .unwrap()
         .unwrap();
@@ -255,7 +274,7 @@ fn check_gemm_f16(rows: usize, k: usize, tokens: usize, seed: u64) {
             for r in 0..rows {
                 let (mut dot, mut mag) = (0f64, 0f64);
                 for i in 0..k {
-                    let prod = f64::from(w[r * k + i].to_f32()) * f64::from(x[t * k + i]);
+                    let prod = f64::from(w[r * k + i]) * f64::from(x[t * k + i]);
                     dot += prod;
                     mag += prod.abs();
                 }
@@ -268,7 +287,7 @@ fn check_gemm_f16(rows: usize, k: usize, tokens: usize, seed: u64) {
                 let got = f64::from(y[t * rows + r]);
                 assert!(
                     (got - dot).abs() <= bound,
-                    "{p:?} {c:?} r{r} t{t} k{k}: {got} vs {dot}"
+                    "{kind:?} {p:?} {c:?} r{r} t{t} k{k}: {got} vs {dot}"
                 );
             }
         }
@@ -279,17 +298,21 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
-    fn gemm_f16_meets_its_bound(
-        rows in 0usize..7, k in 0usize..100, tokens in 0usize..7, seed in any::<u64>()
+    fn gemms_meet_their_bound(
+        kind in 0usize..3, rows in 0usize..7, k in 0usize..100, tokens in 0usize..7,
+        seed in any::<u64>()
     ) {
-        check_gemm_f16(rows, k, tokens, seed);
+        let kind = [Kind::F16, Kind::Bf16F32, Kind::Bf16][kind];
+        check_gemm(kind, rows, k, tokens, seed);
     }
 }
 
 #[test]
-fn gemm_f16_long_rows_and_bad_shapes() {
-    check_gemm_f16(5, 2560 + 3, 1, 7);
-    check_gemm_f16(3, 6912, 5, 8);
+fn gemms_on_long_rows_and_bad_shapes() {
+    for kind in [Kind::F16, Kind::Bf16F32, Kind::Bf16] {
+        check_gemm(kind, 5, 2560 + 3, 1, 7);
+        check_gemm(kind, 3, 6912, 5, 8);
+    }
     let w = vec![f16::ONE; 6];
     let x = vec![1f32; 3];
     let mut y = vec![0f32; 2];
@@ -299,4 +322,39 @@ fn gemm_f16_long_rows_and_bad_shapes() {
     assert!(err.to_string().contains("weights"), "{err}");
     let err = float16::gemm_f16(&w, 2, 3, &x, 2, &mut y, bitnet_quant::Par::Seq).unwrap_err();
     assert!(err.to_string().contains("activations"), "{err}");
+    let wb = vec![bf16::ONE; 6];
+    let err = float16::gemm_bf16(
+        &wb,
+        2,
+        3,
+        &[bf16::ONE; 3],
+        1,
+        &mut [0f32; 3],
+        bitnet_quant::Par::Seq,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("output"), "{err}");
+}
+
+/// `vdpbf16ps` treats subnormal bf16 inputs as zero (module docs); the exact paths do not.
+#[test]
+fn dpbf16_flushes_subnormal_inputs() {
+    let tiny = bf16::from_bits(0x0001); // the smallest subnormal bf16
+    let w = vec![tiny; 32];
+    let x = vec![bf16::from_f32(1.0); 32];
+    for (c, p) in runnable() {
+        let mut y = [f32::NAN];
+        with_ceiling(c, || {
+            float16::gemm_bf16_on(p, &w, 1, 32, &x, 1, &mut y, bitnet_quant::Par::Seq)
+        })
+        .unwrap()
+        .unwrap();
+        let exact = 32.0 * tiny.to_f32();
+        let want = if p == ConvertPath::Avx512Bf16 {
+            0.0
+        } else {
+            exact
+        };
+        assert_eq!(y[0], want, "{p:?} {c:?}");
+    }
 }

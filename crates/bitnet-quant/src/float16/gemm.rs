@@ -1,24 +1,33 @@
-//! f16 weights against f32 activations (f16 storage, f32 arithmetic): `y[t·rows + r] =
-//! Σ_i f32(W[r][i]) · x[t][i]`, the GEMV of an f16 output head and its GEMM.
+//! GEMV/GEMM of 16-bit float weights: `y[t·rows + r] = Σ_i w(W[r][i]) · x[t][i]` with
 //!
-//! Loop order: rows split over threads (`Par`, weighted by the bytes read); per row, tiles of
-//! up to four tokens; per tile, the row's values 16 (AVX-512) or 8 (AVX2) at a time: each
-//! weight vector is widened once (`vcvtph2ps` from memory) and multiplied into every token of
-//! the tile, four accumulators per token taking vectors in turn. A GEMV therefore streams the
-//! matrix once, row after row — one sequential stream the hardware prefetchers follow — against
-//! activations that stay in L1 (10 KiB at k = 2560).
+//! - [`gemm_f16`]: f16 weights, f32 activations (the f16 output head of the official BitNet
+//!   b1.58 file);
+//! - [`gemm_bf16_f32`]: bf16 weights, f32 activations (mixed precision: the log's
+//!   `matmul_mixed_precision`);
+//! - [`gemm_bf16`]: bf16 weights and bf16 activations (the log's `matmul_bf16` and
+//!   `bf16_dot_product`): AVX-512 BF16's `vdpbf16ps` where it exists, else the activations are
+//!   widened to f32 once per call (exactly) and the mixed kernel runs.
 //!
-//! Error: `|y − Σ w_i x_i| ≤ (⌈k / 32⌉ + 16) · ε · Σ |w_i x_i|` on the SIMD paths (ε =
-//! `f32::EPSILON`; `w_i` the exact f32 values of the f16 weights): FMAs into lanes holding at
-//! most `⌈k / 32⌉` terms (8 lanes × 4 accumulators on AVX2, 16 × 4 on AVX-512), a tree of adds
-//! and a tail of fewer than 8 values. The scalar path sums in one f32 FMA chain: `k · ε ·
-//! Σ |w_i x_i|`. Tests check each path against its bound. Non-finite values propagate as in
-//! IEEE arithmetic.
+//! All accumulate in f32. Loop order: rows split over threads (`Par`, weighted by the bytes
+//! read); per row, tiles of four tokens, then the remaining tokens (all of a GEMV's) one at a
+//! time; per tile, the row 16 (AVX-512) or 8 (AVX2) values at a time, each weight vector widened
+//! once (`vcvtph2ps` from memory for f16, a zero-extend and shift for bf16) and multiplied into
+//! every token, four accumulators per token taking vectors in turn (`vdpbf16ps`: 32 values per
+//! step). A GEMV streams the matrix once, row after row — one sequential stream the hardware
+//! prefetchers follow — against activations that stay in L1 (10 KiB at k = 2560).
+//!
+//! Error: every product of two f16/bf16 values or of one with an f32 is formed exactly by the
+//! FMA, so `|y − Σ w_i x_i| ≤ (⌈k / 32⌉ + 16) · ε · Σ |w_i x_i|` on the SIMD paths (ε =
+//! `f32::EPSILON`; lanes hold at most `⌈k / 32⌉` terms, then a tree of adds and a tail of fewer
+//! than 8 values) and `k · ε · Σ |w_i x_i|` on the scalar path (one FMA chain). `vdpbf16ps`
+//! meets the SIMD bound for normal values but, by its definition, treats subnormal bf16 inputs
+//! (`|v| < 2^−126`) as zero and flushes subnormal sums; tests check each path against its
+//! bound. Non-finite values propagate as in IEEE arithmetic.
 
 use bitnet_simd::Par;
 use bitnet_simd::par::SharedOut;
-use half::f16;
 use half::slice::HalfFloatSliceExt;
+use half::{bf16, f16};
 
 use super::ConvertPath;
 use crate::error::{QuantError, check_len, elements};
@@ -27,8 +36,7 @@ use crate::error::{QuantError, check_len, elements};
 const TOKENS: usize = 4;
 
 /// `y[t * rows + r] = W[r] · x[t]` for the row-major f16 matrix `w` (`rows × k`) and the
-/// row-major f32 activations `x` (`tokens × k`), on the best conversion path and the cores
-/// `par` allows.
+/// row-major f32 activations `x` (`tokens × k`), on the best path and the cores `par` allows.
 pub fn gemm_f16(
     w: &[f16],
     rows: usize,
@@ -54,49 +62,196 @@ pub fn gemm_f16_on(
     y: &mut [f32],
     par: Par,
 ) -> Result<(), QuantError> {
-    check_len("weights", elements(rows, k)?, w.len())?;
-    check_len("activations", elements(tokens, k)?, x.len())?;
-    check_len("output", elements(tokens, rows)?, y.len())?;
+    check_shapes(rows, k, tokens, w.len(), x.len(), y.len())?;
     path.check()?;
-    if rows == 0 || tokens == 0 {
+    drive_f32::<false>(path, w.reinterpret_cast(), rows, k, x, tokens, y, par);
+    Ok(())
+}
+
+/// `y[t * rows + r] = W[r] · x[t]` for bf16 weights and f32 activations (mixed precision), on
+/// the best path and the cores `par` allows.
+pub fn gemm_bf16_f32(
+    w: &[bf16],
+    rows: usize,
+    k: usize,
+    x: &[f32],
+    tokens: usize,
+    y: &mut [f32],
+    par: Par,
+) -> Result<(), QuantError> {
+    gemm_bf16_f32_on(ConvertPath::best()?, w, rows, k, x, tokens, y, par)
+}
+
+/// [`gemm_bf16_f32`] on `path` (`Avx512Bf16` runs as `Avx512`).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_bf16_f32_on(
+    path: ConvertPath,
+    w: &[bf16],
+    rows: usize,
+    k: usize,
+    x: &[f32],
+    tokens: usize,
+    y: &mut [f32],
+    par: Par,
+) -> Result<(), QuantError> {
+    check_shapes(rows, k, tokens, w.len(), x.len(), y.len())?;
+    path.check()?;
+    drive_f32::<true>(path, w.reinterpret_cast(), rows, k, x, tokens, y, par);
+    Ok(())
+}
+
+/// `y[t * rows + r] = W[r] · x[t]` for bf16 weights and bf16 activations: `vdpbf16ps` where
+/// AVX-512 BF16 exists (see the module docs on subnormals), else [`gemm_bf16_on`] on the best
+/// exact path.
+pub fn gemm_bf16(
+    w: &[bf16],
+    rows: usize,
+    k: usize,
+    x: &[bf16],
+    tokens: usize,
+    y: &mut [f32],
+    par: Par,
+) -> Result<(), QuantError> {
+    let path = if ConvertPath::Avx512Bf16.available()? {
+        ConvertPath::Avx512Bf16
+    } else {
+        ConvertPath::best()?
+    };
+    gemm_bf16_on(path, w, rows, k, x, tokens, y, par)
+}
+
+/// [`gemm_bf16`] on `path`: `Avx512Bf16` runs `vdpbf16ps`; the others widen the activations
+/// to f32 (exactly, once per call) and run [`gemm_bf16_f32_on`]'s kernel.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_bf16_on(
+    path: ConvertPath,
+    w: &[bf16],
+    rows: usize,
+    k: usize,
+    x: &[bf16],
+    tokens: usize,
+    y: &mut [f32],
+    par: Par,
+) -> Result<(), QuantError> {
+    check_shapes(rows, k, tokens, w.len(), x.len(), y.len())?;
+    path.check()?;
+    let bits: &[u16] = w.reinterpret_cast();
+    #[cfg(target_arch = "x86_64")]
+    if path == ConvertPath::Avx512Bf16 {
+        let xb: &[u16] = x.reinterpret_cast();
+        drive(rows, k, tokens, y, par, |r, t0, tn, out| {
+            let row = &bits[r * k..(r + 1) * k];
+            // SAFETY: the path was checked: AVX-512 BF16 on AVX-512 F/BW/VL exists.
+            unsafe {
+                if tn == TOKENS {
+                    let xs = core::array::from_fn(|i| &xb[(t0 + i) * k..][..k]);
+                    *out = x86::dpbf16_dots::<TOKENS>(row, xs);
+                } else {
+                    [out[0]] = x86::dpbf16_dots::<1>(row, [&xb[t0 * k..][..k]]);
+                }
+            }
+        });
         return Ok(());
     }
-    let bits: &[u16] = w.reinterpret_cast();
+    let mut wide = vec![0f32; x.len()];
+    super::bf16_to_f32_on(path, x, &mut wide)?;
+    drive_f32::<true>(path, bits, rows, k, &wide, tokens, y, par);
+    Ok(())
+}
+
+fn check_shapes(
+    rows: usize,
+    k: usize,
+    tokens: usize,
+    w: usize,
+    x: usize,
+    y: usize,
+) -> Result<(), QuantError> {
+    check_len("weights", elements(rows, k)?, w)?;
+    check_len("activations", elements(tokens, k)?, x)?;
+    check_len("output", elements(tokens, rows)?, y)
+}
+
+/// Splits rows over `par` and calls `tile(r, t0, tn, out)` for tiles of `tn` tokens from `t0`
+/// (`TOKENS`, then single tokens), storing `out[..tn]`.
+fn drive(
+    rows: usize,
+    k: usize,
+    tokens: usize,
+    y: &mut [f32],
+    par: Par,
+    tile: impl Fn(usize, usize, usize, &mut [f32; TOKENS]) + Sync,
+) {
+    if rows == 0 || tokens == 0 {
+        return;
+    }
     let out = SharedOut::new(y.as_mut_ptr());
     let par = par.for_bytes((rows * k * 2).saturating_mul(tokens));
     par.for_each_range(rows, 16, |range| {
         for r in range {
-            let row = &bits[r * k..(r + 1) * k];
             let full = tokens / TOKENS * TOKENS;
-            for t0 in (0..full).step_by(TOKENS) {
-                let xs: [&[f32]; TOKENS] = core::array::from_fn(|i| &x[(t0 + i) * k..][..k]);
-                for (i, v) in row_dots(path, row, xs).into_iter().enumerate() {
-                    // SAFETY: (t0 + i, r) is inside y (tokens x rows, checked); this task owns
-                    // row r.
+            let starts = (0..full).step_by(TOKENS).map(|t0| (t0, TOKENS));
+            for (t0, tn) in starts.chain((full..tokens).map(|t| (t, 1))) {
+                let mut res = [0f32; TOKENS];
+                tile(r, t0, tn, &mut res);
+                for (i, &v) in res[..tn].iter().enumerate() {
+                    // SAFETY: (t0 + i, r) is inside y (tokens x rows, checked by the callers);
+                    // this task owns row r.
                     unsafe { *out.at((t0 + i) * rows + r) = v };
                 }
             }
-            // The last tokens (all of a GEMV's) one at a time.
-            for t in full..tokens {
-                let [v] = row_dots(path, row, [&x[t * k..][..k]]);
-                // SAFETY: as above.
-                unsafe { *out.at(t * rows + r) = v };
-            }
         }
     });
-    Ok(())
 }
 
-/// One f16 row against `NT` token rows.
-fn row_dots<const NT: usize>(path: ConvertPath, row: &[u16], xs: [&[f32]; NT]) -> [f32; NT] {
+/// The 16-bit weights `bits` (bf16 if `BF16`, else f16) against f32 activations on a checked
+/// path.
+#[allow(clippy::too_many_arguments)]
+fn drive_f32<const BF16: bool>(
+    path: ConvertPath,
+    bits: &[u16],
+    rows: usize,
+    k: usize,
+    x: &[f32],
+    tokens: usize,
+    y: &mut [f32],
+    par: Par,
+) {
+    drive(rows, k, tokens, y, par, |r, t0, tn, out| {
+        let row = &bits[r * k..(r + 1) * k];
+        if tn == TOKENS {
+            let xs = core::array::from_fn(|i| &x[(t0 + i) * k..][..k]);
+            *out = row_dots::<TOKENS, BF16>(path, row, xs);
+        } else {
+            [out[0]] = row_dots::<1, BF16>(path, row, [&x[t0 * k..][..k]]);
+        }
+    });
+}
+
+/// The f32 value of 16-bit weight bits.
+#[inline(always)]
+fn widen<const BF16: bool>(bits: u16) -> f32 {
+    if BF16 {
+        bf16::from_bits(bits).to_f32()
+    } else {
+        f16::from_bits(bits).to_f32()
+    }
+}
+
+/// One row of 16-bit weights against `NT` f32 token rows.
+fn row_dots<const NT: usize, const BF16: bool>(
+    path: ConvertPath,
+    row: &[u16],
+    xs: [&[f32]; NT],
+) -> [f32; NT] {
     #[cfg(target_arch = "x86_64")]
     if path != ConvertPath::Scalar {
         // SAFETY: the path was checked: its level's features exist (AVX-512 F/BW/VL, or AVX2 +
         // FMA + F16C).
         return unsafe {
             match path {
-                ConvertPath::Avx2 => x86::row_dots_avx2::<NT>(row, xs),
-                _ => x86::row_dots_avx512::<NT>(row, xs),
+                ConvertPath::Avx2 => x86::row_dots_avx2::<NT, BF16>(row, xs),
+                _ => x86::row_dots_avx512::<NT, BF16>(row, xs),
             }
         };
     }
@@ -104,7 +259,7 @@ fn row_dots<const NT: usize>(path: ConvertPath, row: &[u16], xs: [&[f32]; NT]) -
     xs.map(|x| {
         row.iter()
             .zip(x)
-            .fold(0f32, |s, (&w, &v)| f16::from_bits(w).to_f32().mul_add(v, s))
+            .fold(0f32, |s, (&w, &v)| widen::<BF16>(w).mul_add(v, s))
     })
 }
 
@@ -112,11 +267,31 @@ fn row_dots<const NT: usize>(path: ConvertPath, row: &[u16], xs: [&[f32]; NT]) -
 mod x86 {
     use core::arch::x86_64::*;
 
-    use half::f16;
+    use super::widen;
 
-    /// One row (f16 bits) against `NT` tokens, 16 values per step, four accumulators per token.
+    /// 16 weights from `p` (f16 or bf16 bits) as f32.
+    ///
+    /// # Safety
+    /// `p` valid for the lanes of `m` (16 × 2 bytes when all set).
+    #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
-    pub(super) fn row_dots_avx512<const NT: usize>(row: &[u16], xs: [&[f32]; NT]) -> [f32; NT] {
+    unsafe fn weights16<const BF16: bool>(p: *const u16, m: __mmask16) -> __m512 {
+        // SAFETY: the lanes of m (caller).
+        let h = unsafe { _mm256_maskz_loadu_epi16(m, p.cast()) };
+        if BF16 {
+            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+        } else {
+            _mm512_cvtph_ps(h)
+        }
+    }
+
+    /// One row (f16 or bf16 bits) against `NT` f32 tokens, 16 values per step, four
+    /// accumulators per token.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,f16c")]
+    pub(super) fn row_dots_avx512<const NT: usize, const BF16: bool>(
+        row: &[u16],
+        xs: [&[f32]; NT],
+    ) -> [f32; NT] {
         let k = row.len();
         assert!(xs.iter().all(|x| x.len() == k));
         let mut acc = [[_mm512_setzero_ps(); NT]; 4];
@@ -124,7 +299,7 @@ mod x86 {
         for s in 0..steps {
             // SAFETY: 16 s + 16 <= k values of the row and of every token.
             unsafe {
-                let w = _mm512_cvtph_ps(_mm256_loadu_si256(row.as_ptr().add(16 * s).cast()));
+                let w = weights16::<BF16>(row.as_ptr().add(16 * s), u16::MAX);
                 for t in 0..NT {
                     let x = _mm512_loadu_ps(xs[t].as_ptr().add(16 * s));
                     acc[s % 4][t] = _mm512_fmadd_ps(w, x, acc[s % 4][t]);
@@ -136,7 +311,7 @@ mod x86 {
             let m = ((1u32 << (k - done)) - 1) as __mmask16;
             // SAFETY: only the k - done present values are read (masks).
             unsafe {
-                let w = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row.as_ptr().add(done).cast()));
+                let w = weights16::<BF16>(row.as_ptr().add(done), m);
                 for t in 0..NT {
                     let x = _mm512_maskz_loadu_ps(m, xs[t].as_ptr().add(done));
                     acc[0][t] = _mm512_fmadd_ps(w, x, acc[0][t]);
@@ -152,9 +327,13 @@ mod x86 {
         })
     }
 
-    /// One row (f16 bits) against `NT` tokens, 8 values per step, four accumulators per token.
+    /// One row (f16 or bf16 bits) against `NT` f32 tokens, 8 values per step, four
+    /// accumulators per token.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) fn row_dots_avx2<const NT: usize>(row: &[u16], xs: [&[f32]; NT]) -> [f32; NT] {
+    pub(super) fn row_dots_avx2<const NT: usize, const BF16: bool>(
+        row: &[u16],
+        xs: [&[f32]; NT],
+    ) -> [f32; NT] {
         let k = row.len();
         assert!(xs.iter().all(|x| x.len() == k));
         let mut acc = [[_mm256_setzero_ps(); NT]; 4];
@@ -162,7 +341,12 @@ mod x86 {
         for s in 0..steps {
             // SAFETY: 8 s + 8 <= k values of the row and of every token.
             unsafe {
-                let w = _mm256_cvtph_ps(_mm_loadu_si128(row.as_ptr().add(8 * s).cast()));
+                let h = _mm_loadu_si128(row.as_ptr().add(8 * s).cast());
+                let w = if BF16 {
+                    _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
+                } else {
+                    _mm256_cvtph_ps(h)
+                };
                 for t in 0..NT {
                     let x = _mm256_loadu_ps(xs[t].as_ptr().add(8 * s));
                     acc[s % 4][t] = _mm256_fmadd_ps(w, x, acc[s % 4][t]);
@@ -181,9 +365,52 @@ mod x86 {
             let tail: f32 = row[done..]
                 .iter()
                 .zip(&xs[t][done..])
-                .map(|(&w, &x)| f16::from_bits(w).to_f32() * x)
+                .map(|(&w, &x)| widen::<BF16>(w) * x)
                 .sum();
             _mm_cvtss_f32(lo) + tail
+        })
+    }
+
+    /// One bf16 row against `NT` bf16 tokens with `vdpbf16ps`: 32 pairs per step, four
+    /// accumulators per token; the tail under a mask (absent lanes are zeros).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    pub(super) fn dpbf16_dots<const NT: usize>(row: &[u16], xs: [&[u16]; NT]) -> [f32; NT] {
+        let k = row.len();
+        assert!(xs.iter().all(|x| x.len() == k));
+        let mut acc = [[_mm512_setzero_ps(); NT]; 4];
+        let bh = |v: __m512i| -> __m512bh {
+            // SAFETY: __m512i and __m512bh are both 512 bits of plain data.
+            unsafe { core::mem::transmute::<__m512i, __m512bh>(v) }
+        };
+        let steps = k / 32;
+        for s in 0..steps {
+            // SAFETY: 32 s + 32 <= k values of the row and of every token.
+            unsafe {
+                let w = bh(_mm512_loadu_si512(row.as_ptr().add(32 * s).cast()));
+                for t in 0..NT {
+                    let x = bh(_mm512_loadu_si512(xs[t].as_ptr().add(32 * s).cast()));
+                    acc[s % 4][t] = _mm512_dpbf16_ps(acc[s % 4][t], w, x);
+                }
+            }
+        }
+        let done = steps * 32;
+        if done < k {
+            let m = ((1u64 << (k - done)) - 1) as __mmask32;
+            // SAFETY: only the k - done present values are read (masks).
+            unsafe {
+                let w = bh(_mm512_maskz_loadu_epi16(m, row.as_ptr().add(done).cast()));
+                for t in 0..NT {
+                    let x = bh(_mm512_maskz_loadu_epi16(m, xs[t].as_ptr().add(done).cast()));
+                    acc[0][t] = _mm512_dpbf16_ps(acc[0][t], w, x);
+                }
+            }
+        }
+        core::array::from_fn(|t| {
+            let s = _mm512_add_ps(
+                _mm512_add_ps(acc[0][t], acc[1][t]),
+                _mm512_add_ps(acc[2][t], acc[3][t]),
+            );
+            _mm512_reduce_add_ps(s)
         })
     }
 }

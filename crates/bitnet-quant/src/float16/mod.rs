@@ -1,6 +1,7 @@
 //! f16 and bf16: bulk conversions from and to f32 on every x86 level, exactly as the `half`
-//! crate converts one value (round to nearest even, NaN stays NaN), and the f16 GEMV/GEMM
-//! ([`gemm_f16`]: f16 storage, f32 arithmetic).
+//! crate converts one value (round to nearest even, NaN stays NaN), and the GEMV/GEMM of f16 and
+//! bf16 weights with f32 accumulation ([`gemm_f16`], [`gemm_bf16_f32`], [`gemm_bf16`] with
+//! AVX-512 BF16's `vdpbf16ps`).
 //!
 //! | [`ConvertPath`] | f16 ↔ f32 | bf16 → f32 | f32 → bf16 |
 //! |---|---|---|---|
@@ -28,7 +29,7 @@ mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-pub use gemm::{gemm_f16, gemm_f16_on};
+pub use gemm::{gemm_bf16, gemm_bf16_f32, gemm_bf16_f32_on, gemm_bf16_on, gemm_f16, gemm_f16_on};
 
 use bitnet_simd::Level;
 use half::slice::HalfFloatSliceExt;
