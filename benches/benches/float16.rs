@@ -7,7 +7,12 @@
 //! - `float16/gemv_dram_*`: the f16 GEMV (f16 weights, f32 activations and sums) on the BitNet
 //!   b1.58 2B4T shapes and its tied output head 128256 x 2560 (an F16 matrix in the official
 //!   file), each iteration on the next of enough copies to exceed 2 GiB; weight bytes read per
-//!   second against `dram_read`. `f16_avx2` forces the AVX2 + F16C path.
+//!   second against `dram_read`. `f16_avx2` forces the AVX2 + F16C path; `bf16` is
+//!   `gemm_bf16` (bf16 activations: `vdpbf16ps` where AVX-512 BF16 exists), `bf16_f32` is
+//!   `gemm_bf16_f32` (f32 activations).
+//! - `float16/gemm_*`: `m` tokens on 2560 x 2560 and 6912 x 2560; 2 flops per weight and
+//!   token, `bf16` against the `vdpbf16ps` peak (`bf16_dot_avx512`, where present), the others
+//!   against the f32 FMA peak; `f32_packed` is bitnet-gemm's packed f32 GEMM of the same shape.
 
 use std::hint::black_box;
 
@@ -15,6 +20,7 @@ use bitnet_benches::{RowMeta, criterion_config};
 use bitnet_quant::Par;
 use bitnet_quant::float16::{self, ConvertPath};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use half::{bf16, f16};
 
 const ROTATION_BYTES: usize = 2200 << 20;
@@ -92,16 +98,23 @@ fn gemv_dram(c: &mut Criterion, all: bool) {
         let x = values(k);
         let mut y = vec![0f32; rows];
         g.throughput(Throughput::Bytes(one as u64));
-        let mut paths = vec![(ConvertPath::best().unwrap(), "f16")];
-        if ConvertPath::Avx2.available().unwrap() && paths[0].0 != ConvertPath::Avx2 {
-            paths.push((ConvertPath::Avx2, "f16_avx2"));
+        let xb: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
+        let best = ConvertPath::best().unwrap();
+        let mut kinds = vec![
+            (Kind::F16, best, "f16"),
+            (Kind::Bf16, best, "bf16"),
+            (Kind::Bf16F32, best, "bf16_f32"),
+        ];
+        if ConvertPath::Avx2.available().unwrap() && best != ConvertPath::Avx2 {
+            kinds.push((Kind::F16, ConvertPath::Avx2, "f16_avx2"));
         }
-        for (path, f) in paths {
+        for (kind, path, f) in kinds {
             RowMeta::new(&name, f, &label)
                 .throughput("GB/s", one as f64)
                 .limit(&format!("dram_read/{t}"))
                 .note(format!(
-                    "float16::gemm_f16_on({path:?}), 1 token; weight bytes read per second, rotating {copies} copies ({:.1} GiB)",
+                    "{}, 1 token; weight bytes read per second, rotating {copies} copies ({:.1} GiB)",
+                    kind.call(path),
                     (copies * one) as f64 / (1u64 << 30) as f64
                 ))
                 .record();
@@ -109,9 +122,103 @@ fn gemv_dram(c: &mut Criterion, all: bool) {
             g.bench_function(BenchmarkId::new(f, &label), |b| {
                 b.iter(|| {
                     i = (i + 1) % copies;
-                    float16::gemm_f16_on(path, &w[i], rows, k, &x, 1, black_box(&mut y), par)
-                        .unwrap()
+                    // The f16 copies' bits read as bf16 for the bf16 kinds: same bytes.
+                    let bits: &[u16] = w[i].reinterpret_cast();
+                    let wb: &[bf16] = bits.reinterpret_cast();
+                    kind.run(path, &w[i], wb, rows, k, &x, &xb, 1, black_box(&mut y), par)
                 })
+            });
+        }
+    }
+    g.finish();
+}
+
+/// The three GEMMs of `bitnet_quant::float16`.
+#[derive(Clone, Copy)]
+enum Kind {
+    F16,
+    Bf16,
+    Bf16F32,
+}
+
+impl Kind {
+    fn call(self, path: ConvertPath) -> String {
+        match self {
+            Kind::F16 => format!("float16::gemm_f16_on({path:?})"),
+            Kind::Bf16F32 => format!("float16::gemm_bf16_f32_on({path:?})"),
+            Kind::Bf16 => "float16::gemm_bf16 (vdpbf16ps where AVX-512 BF16 exists)".to_owned(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        self,
+        path: ConvertPath,
+        w16: &[f16],
+        wb: &[bf16],
+        rows: usize,
+        k: usize,
+        x: &[f32],
+        xb: &[bf16],
+        m: usize,
+        y: &mut [f32],
+        par: Par,
+    ) {
+        match self {
+            Kind::F16 => float16::gemm_f16_on(path, w16, rows, k, x, m, y, par),
+            Kind::Bf16F32 => float16::gemm_bf16_f32_on(path, wb, rows, k, x, m, y, par),
+            Kind::Bf16 => float16::gemm_bf16(wb, rows, k, xb, m, y, par),
+        }
+        .unwrap()
+    }
+}
+
+fn gemm(c: &mut Criterion, all: bool) {
+    let (par, t) = if all {
+        (Par::default(), "all")
+    } else {
+        (Par::Seq, "1t")
+    };
+    let name = format!("float16/gemm_{t}");
+    let mut g = c.benchmark_group(&name);
+    g.sample_size(10);
+    let bf16_peak = ConvertPath::Avx512Bf16.available().unwrap();
+    for (rows, k, m) in [
+        (2560usize, 2560usize, 64usize),
+        (2560, 2560, 256),
+        (6912, 2560, 256),
+    ] {
+        let label = format!("{rows}x{k} m{m}");
+        let w16: Vec<f16> = values(rows * k)
+            .iter()
+            .map(|&v| f16::from_f32(v * 0.1))
+            .collect();
+        let wb: Vec<bf16> = values(rows * k)
+            .iter()
+            .map(|&v| bf16::from_f32(v * 0.1))
+            .collect();
+        let x = values(m * k);
+        let xb: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
+        let mut y = vec![0f32; m * rows];
+        let flops = 2.0 * (rows * k * m) as f64;
+        g.throughput(Throughput::Elements(flops as u64));
+        let best = ConvertPath::best().unwrap();
+        for (kind, f) in [
+            (Kind::Bf16, "bf16"),
+            (Kind::F16, "f16"),
+            (Kind::Bf16F32, "bf16_f32"),
+        ] {
+            let limit = match kind {
+                Kind::Bf16 if bf16_peak => format!("bf16_dot_avx512/{t}"),
+                _ => bitnet_benches::fma_peak(t),
+            };
+            RowMeta::new(&name, f, &label)
+                .throughput("GFLOP/s", flops)
+                .limit(&limit)
+                .note(format!("{}; 2 flops per weight and token", kind.call(best)))
+                .record();
+            g.bench_function(BenchmarkId::new(f, &label), |b| {
+                b.iter(|| kind.run(best, &w16, &wb, rows, k, &x, &xb, m, black_box(&mut y), par))
             });
         }
     }
@@ -120,8 +227,10 @@ fn gemv_dram(c: &mut Criterion, all: bool) {
 
 fn benches(c: &mut Criterion) {
     convert(c);
-    gemv_dram(c, false);
-    gemv_dram(c, true);
+    for all in [false, true] {
+        gemm(c, all);
+        gemv_dram(c, all);
+    }
 }
 
 criterion_group! {

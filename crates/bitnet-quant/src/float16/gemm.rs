@@ -12,15 +12,18 @@
 //! read); per row, tiles of four tokens, then the remaining tokens (all of a GEMV's) one at a
 //! time; per tile, the row 16 (AVX-512) or 8 (AVX2) values at a time, each weight vector widened
 //! once (`vcvtph2ps` from memory for f16, a zero-extend and shift for bf16) and multiplied into
-//! every token, four accumulators per token taking vectors in turn (`vdpbf16ps`: 32 values per
-//! step). A GEMV streams the matrix once, row after row — one sequential stream the hardware
+//! every token, four accumulators per token taking vectors in turn. The `vdpbf16ps` GEMM runs
+//! 4 rows × 4 tokens register tiles (16 dot instructions on 8 loads per 32 values) over blocks
+//! of 64 tokens that stay in L2. A GEMV streams the matrix once, row after row — one sequential stream the hardware
 //! prefetchers follow — against activations that stay in L1 (10 KiB at k = 2560).
 //!
 //! Error: every product of two f16/bf16 values or of one with an f32 is formed exactly by the
 //! FMA, so `|y − Σ w_i x_i| ≤ (⌈k / 32⌉ + 16) · ε · Σ |w_i x_i|` on the SIMD paths (ε =
 //! `f32::EPSILON`; lanes hold at most `⌈k / 32⌉` terms, then a tree of adds and a tail of fewer
-//! than 8 values) and `k · ε · Σ |w_i x_i|` on the scalar path (one FMA chain). `vdpbf16ps`
-//! meets the SIMD bound for normal values but, by its definition, treats subnormal bf16 inputs
+//! than 8 values) and `k · ε · Σ |w_i x_i|` on the scalar path (one FMA chain). The
+//! `vdpbf16ps` tiles keep one accumulator per row and token, whose lanes take two products per
+//! instruction: `(⌈k / 16⌉ + 16) · ε · Σ |w_i x_i|` for normal values; by its definition the
+//! instruction treats subnormal bf16 inputs
 //! (`|v| < 2^−126`) as zero and flushes subnormal sums; tests check each path against its
 //! bound. Non-finite values propagate as in IEEE arithmetic.
 
@@ -138,25 +141,69 @@ pub fn gemm_bf16_on(
     let bits: &[u16] = w.reinterpret_cast();
     #[cfg(target_arch = "x86_64")]
     if path == ConvertPath::Avx512Bf16 {
-        let xb: &[u16] = x.reinterpret_cast();
-        drive(rows, k, tokens, y, par, |r, t0, tn, out| {
-            let row = &bits[r * k..(r + 1) * k];
-            // SAFETY: the path was checked: AVX-512 BF16 on AVX-512 F/BW/VL exists.
-            unsafe {
-                if tn == TOKENS {
-                    let xs = core::array::from_fn(|i| &xb[(t0 + i) * k..][..k]);
-                    *out = x86::dpbf16_dots::<TOKENS>(row, xs);
-                } else {
-                    [out[0]] = x86::dpbf16_dots::<1>(row, [&xb[t0 * k..][..k]]);
-                }
-            }
-        });
+        dpbf16_gemm(bits, rows, k, x.reinterpret_cast(), tokens, y, par);
         return Ok(());
     }
     let mut wide = vec![0f32; x.len()];
     super::bf16_to_f32_on(path, x, &mut wide)?;
     drive_f32::<true>(path, bits, rows, k, &wide, tokens, y, par);
     Ok(())
+}
+
+/// Tokens per block of the `vdpbf16ps` GEMM: their activations (`64 · k · 2` bytes, 320 KiB at
+/// k = 2560) stay in L2 while every row group of a thread passes over them.
+#[cfg(target_arch = "x86_64")]
+const TOKEN_BLOCK: usize = 64;
+
+/// The `vdpbf16ps` GEMM: rows in groups of four over `par`; per thread, blocks of
+/// [`TOKEN_BLOCK`] tokens, then its row groups, then tiles of four tokens (a GEMV's single
+/// tokens one at a time), each a 4 × 4 (or 4 × 1) register tile of dot products. Short groups
+/// and tiles repeat their last row or token (computed, not stored).
+#[cfg(target_arch = "x86_64")]
+fn dpbf16_gemm(
+    w: &[u16],
+    rows: usize,
+    k: usize,
+    x: &[u16],
+    tokens: usize,
+    y: &mut [f32],
+    par: Par,
+) {
+    if rows == 0 || tokens == 0 {
+        return;
+    }
+    let out = SharedOut::new(y.as_mut_ptr());
+    let par = par.for_bytes((rows * k * 2).saturating_mul(tokens));
+    par.for_each_range(rows.div_ceil(4), 4, |groups| {
+        for b0 in (0..tokens).step_by(TOKEN_BLOCK) {
+            let b1 = tokens.min(b0 + TOKEN_BLOCK);
+            for g in groups.clone() {
+                let (r0, nr) = (4 * g, 4.min(rows - 4 * g));
+                let ws: [&[u16]; 4] = core::array::from_fn(|i| &w[(r0 + i.min(nr - 1)) * k..][..k]);
+                let full = b0 + (b1 - b0) / TOKENS * TOKENS;
+                let starts = (b0..full).step_by(TOKENS).map(|t0| (t0, TOKENS));
+                for (t0, tn) in starts.chain((full..b1).map(|t| (t, 1))) {
+                    // SAFETY: the caller checked the path: AVX-512 BF16 on AVX-512 F/BW/VL.
+                    let dots: [[f32; 4]; TOKENS] = unsafe {
+                        if tn == TOKENS {
+                            let xs = core::array::from_fn(|i| &x[(t0 + i) * k..][..k]);
+                            x86::dpbf16_tile::<TOKENS>(ws, xs)
+                        } else {
+                            let [d] = x86::dpbf16_tile::<1>(ws, [&x[t0 * k..][..k]]);
+                            [d; TOKENS]
+                        }
+                    };
+                    for (ti, d) in dots[..tn].iter().enumerate() {
+                        for (i, &v) in d[..nr].iter().enumerate() {
+                            // SAFETY: (t0 + ti, r0 + i) is inside y (tokens x rows, checked by
+                            // the caller); this task owns row group g.
+                            unsafe { *out.at((t0 + ti) * rows + r0 + i) = v };
+                        }
+                    }
+                }
+            }
+        }
+    });
 }
 
 fn check_shapes(
@@ -371,46 +418,45 @@ mod x86 {
         })
     }
 
-    /// One bf16 row against `NT` bf16 tokens with `vdpbf16ps`: 32 pairs per step, four
-    /// accumulators per token; the tail under a mask (absent lanes are zeros).
+    /// Four bf16 rows against `NT` bf16 tokens with `vdpbf16ps`: per step 32 values of each row
+    /// and token, `4 · NT` dot instructions on `4 + NT` loads, one accumulator per (row, token);
+    /// the tail under a mask (absent lanes are zeros). `out[t][r]`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
-    pub(super) fn dpbf16_dots<const NT: usize>(row: &[u16], xs: [&[u16]; NT]) -> [f32; NT] {
-        let k = row.len();
-        assert!(xs.iter().all(|x| x.len() == k));
-        let mut acc = [[_mm512_setzero_ps(); NT]; 4];
+    pub(super) fn dpbf16_tile<const NT: usize>(
+        ws: [&[u16]; 4],
+        xs: [&[u16]; NT],
+    ) -> [[f32; 4]; NT] {
+        let k = ws[0].len();
+        assert!(ws.iter().all(|w| w.len() == k) && xs.iter().all(|x| x.len() == k));
+        let mut acc = [[_mm512_setzero_ps(); 4]; NT];
         let bh = |v: __m512i| -> __m512bh {
             // SAFETY: __m512i and __m512bh are both 512 bits of plain data.
             unsafe { core::mem::transmute::<__m512i, __m512bh>(v) }
         };
+        let mut step = |at: usize, m: __mmask32| {
+            // SAFETY: the lanes of m from `at` are inside every row and token (callers below).
+            let (w, x) = unsafe {
+                let w: [__m512bh; 4] = core::array::from_fn(|r| {
+                    bh(_mm512_maskz_loadu_epi16(m, ws[r].as_ptr().add(at).cast()))
+                });
+                let x: [__m512bh; NT] = core::array::from_fn(|t| {
+                    bh(_mm512_maskz_loadu_epi16(m, xs[t].as_ptr().add(at).cast()))
+                });
+                (w, x)
+            };
+            for t in 0..NT {
+                for r in 0..4 {
+                    acc[t][r] = _mm512_dpbf16_ps(acc[t][r], w[r], x[t]);
+                }
+            }
+        };
         let steps = k / 32;
         for s in 0..steps {
-            // SAFETY: 32 s + 32 <= k values of the row and of every token.
-            unsafe {
-                let w = bh(_mm512_loadu_si512(row.as_ptr().add(32 * s).cast()));
-                for t in 0..NT {
-                    let x = bh(_mm512_loadu_si512(xs[t].as_ptr().add(32 * s).cast()));
-                    acc[s % 4][t] = _mm512_dpbf16_ps(acc[s % 4][t], w, x);
-                }
-            }
+            step(32 * s, u32::MAX);
         }
-        let done = steps * 32;
-        if done < k {
-            let m = ((1u64 << (k - done)) - 1) as __mmask32;
-            // SAFETY: only the k - done present values are read (masks).
-            unsafe {
-                let w = bh(_mm512_maskz_loadu_epi16(m, row.as_ptr().add(done).cast()));
-                for t in 0..NT {
-                    let x = bh(_mm512_maskz_loadu_epi16(m, xs[t].as_ptr().add(done).cast()));
-                    acc[0][t] = _mm512_dpbf16_ps(acc[0][t], w, x);
-                }
-            }
+        if steps * 32 < k {
+            step(steps * 32, ((1u64 << (k - steps * 32)) - 1) as __mmask32);
         }
-        core::array::from_fn(|t| {
-            let s = _mm512_add_ps(
-                _mm512_add_ps(acc[0][t], acc[1][t]),
-                _mm512_add_ps(acc[2][t], acc[3][t]),
-            );
-            _mm512_reduce_add_ps(s)
-        })
+        acc.map(|a| a.map(|v| _mm512_reduce_add_ps(v)))
     }
 }
