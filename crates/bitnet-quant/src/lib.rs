@@ -47,6 +47,7 @@ pub mod lut;
 #[cfg(target_arch = "x86_64")]
 mod quantize_avx2;
 pub mod reference;
+pub mod sparse;
 pub mod ternary;
 
 /// The most values per activation row (and so per weight row a kernel accepts): with
