@@ -100,14 +100,8 @@ fn edge_cases() -> Vec<f32> {
 }
 
 fn random_bits(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            f32::from_bits(s as u32)
-        })
+    common::xorshift(n, seed)
+        .map(|s| f32::from_bits(s as u32))
         .collect()
 }
 

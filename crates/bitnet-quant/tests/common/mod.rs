@@ -27,16 +27,21 @@ pub fn paths_under(c: Ceiling) -> Vec<Path> {
     .unwrap()
 }
 
+/// `n` xorshift64 states from `seed` (the generator of every test input here).
+pub fn xorshift(n: usize, seed: u64) -> impl Iterator<Item = u64> {
+    let mut s = seed | 1;
+    (0..n).map(move |_| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    })
+}
+
 /// `n` xorshift values, uniform in `[-spread, spread]`.
 pub fn values(n: usize, seed: u64, spread: f32) -> Vec<f32> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s % 20001) as f32 / 10000.0 - 1.0) * spread
-        })
+    xorshift(n, seed)
+        .map(|s| ((s % 20001) as f32 / 10000.0 - 1.0) * spread)
         .collect()
 }
 
