@@ -30,10 +30,7 @@ pub(crate) struct Avx2Rows {
 impl Avx2Rows {
     /// The operations the active ceiling allows.
     pub(crate) fn for_ceiling() -> Result<Avx2Rows, QuantError> {
-        let level = bitnet_simd::Level::active().map_err(|e| QuantError::Invalid {
-            what: "ISA",
-            reason: e.to_string(),
-        })?;
+        let level = bitnet_simd::Level::active()?;
         #[cfg(target_arch = "x86_64")]
         let avx2 = matches!(
             level,

@@ -137,3 +137,13 @@ pub(crate) fn check_k(k: usize) -> Result<(), QuantError> {
         })
     }
 }
+
+/// The ISA layer's errors (a bad `BITNET_ISA`, a ceiling above the CPU) as `Invalid` "ISA".
+impl From<bitnet_simd::IsaError> for QuantError {
+    fn from(e: bitnet_simd::IsaError) -> QuantError {
+        QuantError::Invalid {
+            what: "ISA",
+            reason: e.to_string(),
+        }
+    }
+}

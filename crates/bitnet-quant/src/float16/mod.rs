@@ -71,18 +71,12 @@ impl ConvertPath {
 
     /// Whether this CPU, under the active ceiling, may run the path.
     pub fn available(self) -> Result<bool, QuantError> {
-        let isa = |e: bitnet_simd::IsaError| QuantError::Invalid {
-            what: "ISA",
-            reason: e.to_string(),
-        };
-        let level = Level::active().map_err(isa)?;
+        let level = Level::active()?;
         let _ = level;
         #[cfg(target_arch = "x86_64")]
         {
             return Ok(match self {
-                ConvertPath::Avx512Bf16 => bitnet_simd::dispatch::Avx512Bf16Token::get()
-                    .map_err(isa)?
-                    .is_some(),
+                ConvertPath::Avx512Bf16 => bitnet_simd::dispatch::Avx512Bf16Token::get()?.is_some(),
                 ConvertPath::Avx512 => matches!(level, Level::Avx512(_)),
                 ConvertPath::Avx2 => matches!(level, Level::Avx2(_) | Level::Avx512(_)),
                 ConvertPath::Scalar => true,

@@ -61,10 +61,7 @@ pub fn gemm_f32(
     if rows == 0 || tokens == 0 {
         return Ok(());
     }
-    let level = Level::active().map_err(|e| QuantError::Invalid {
-        what: "ISA",
-        reason: e.to_string(),
-    })?;
+    let level = Level::active()?;
     let format = w.format();
     let out = SharedOut::new(y.as_mut_ptr());
     let par = par.for_bytes(w.bytes().len().saturating_mul(tokens));

@@ -72,23 +72,15 @@ impl Int8Path {
 
     /// Whether this CPU, under the active ceiling, may run the path.
     pub fn available(self) -> Result<bool, QuantError> {
-        let isa = |e: bitnet_simd::IsaError| QuantError::Invalid {
-            what: "ISA",
-            reason: e.to_string(),
-        };
-        let level = Level::active().map_err(isa)?;
+        let level = Level::active()?;
         let _ = level;
         #[cfg(target_arch = "x86_64")]
         {
             return Ok(match self {
                 Int8Path::Avx512Vnni | Int8Path::Avx512VnniYmm => {
-                    bitnet_simd::dispatch::Avx512VnniToken::get()
-                        .map_err(isa)?
-                        .is_some()
+                    bitnet_simd::dispatch::Avx512VnniToken::get()?.is_some()
                 }
-                Int8Path::AvxVnni => bitnet_simd::dispatch::AvxVnniToken::get()
-                    .map_err(isa)?
-                    .is_some(),
+                Int8Path::AvxVnni => bitnet_simd::dispatch::AvxVnniToken::get()?.is_some(),
                 Int8Path::Avx2 => matches!(level, Level::Avx2(_) | Level::Avx512(_)),
                 Int8Path::Scalar => true,
             });

@@ -86,16 +86,14 @@ impl Path {
 
     /// Whether this CPU, under the active ceiling, may run the path.
     pub fn available(self) -> Result<bool, QuantError> {
-        let level = Level::active().map_err(isa_error)?;
+        let level = Level::active()?;
         let _ = level;
         #[cfg(target_arch = "x86_64")]
         {
             use bitnet_simd::dispatch::{Avx512VnniToken, AvxVnniToken};
             return Ok(match self {
-                Path::Avx512Vnni | Path::Avx512VnniYmm => {
-                    Avx512VnniToken::get().map_err(isa_error)?.is_some()
-                }
-                Path::AvxVnni => AvxVnniToken::get().map_err(isa_error)?.is_some(),
+                Path::Avx512Vnni | Path::Avx512VnniYmm => Avx512VnniToken::get()?.is_some(),
+                Path::AvxVnni => AvxVnniToken::get()?.is_some(),
                 Path::Avx2 => matches!(level, Level::Avx2(_) | Level::Avx512(_)),
                 Path::Reference => true,
             });
@@ -133,13 +131,6 @@ macro_rules! ymm {
             }
         }
     };
-}
-
-fn isa_error(e: bitnet_simd::IsaError) -> QuantError {
-    QuantError::Invalid {
-        what: "ISA",
-        reason: e.to_string(),
-    }
 }
 
 /// Reorders one token's `k` int8 activations for the SIMD loops: each 256-chunk becomes

@@ -210,10 +210,7 @@ impl LutPath {
 
     /// Whether this CPU, under the active ceiling, may run the path.
     pub fn available(self) -> Result<bool, QuantError> {
-        let level = Level::active().map_err(|e| QuantError::Invalid {
-            what: "ISA",
-            reason: e.to_string(),
-        })?;
+        let level = Level::active()?;
         Ok(match self {
             LutPath::Avx512 => cfg!(target_arch = "x86_64") && matches!(level, Level::Avx512(_)),
             LutPath::Avx2 => {

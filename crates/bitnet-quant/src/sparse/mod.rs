@@ -298,7 +298,7 @@ impl CompressedActivation {
 }
 
 fn active_level() -> Result<Level, QuantError> {
-    Level::active().map_err(|e| invalid("ISA", e.to_string()))
+    Ok(Level::active()?)
 }
 
 /// `Σ values[i] · x[cols[i]]` with four accumulators.

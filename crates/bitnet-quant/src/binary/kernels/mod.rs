@@ -69,15 +69,13 @@ impl BinaryPath {
 
     /// Whether this CPU, under the active ceiling, may run `kernel` on this path.
     pub fn available(self, kernel: BinaryKernel) -> Result<bool, QuantError> {
-        let level = Level::active().map_err(isa_error)?;
+        let level = Level::active()?;
         let _ = (level, kernel);
         #[cfg(target_arch = "x86_64")]
         {
             use bitnet_simd::dispatch::Avx512VpopcntdqToken;
             return Ok(match (self, kernel) {
-                (BinaryPath::Avx512, BinaryKernel::Xnor) => {
-                    Avx512VpopcntdqToken::get().map_err(isa_error)?.is_some()
-                }
+                (BinaryPath::Avx512, BinaryKernel::Xnor) => Avx512VpopcntdqToken::get()?.is_some(),
                 (BinaryPath::Avx512, BinaryKernel::Int8) => matches!(level, Level::Avx512(_)),
                 (BinaryPath::Avx2, _) => matches!(level, Level::Avx2(_) | Level::Avx512(_)),
                 (BinaryPath::Scalar, _) => true,
@@ -99,13 +97,6 @@ impl BinaryPath {
                 ),
             })
         }
-    }
-}
-
-fn isa_error(e: bitnet_simd::IsaError) -> QuantError {
-    QuantError::Invalid {
-        what: "ISA",
-        reason: e.to_string(),
     }
 }
 
