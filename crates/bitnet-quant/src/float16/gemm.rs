@@ -65,10 +65,7 @@ pub fn gemm_f16_on(
     y: &mut [f32],
     par: Par,
 ) -> Result<(), QuantError> {
-    check_shapes(rows, k, tokens, w.len(), x.len(), y.len())?;
-    path.check()?;
-    drive_f32::<false>(path, w.reinterpret_cast(), rows, k, x, tokens, y, par);
-    Ok(())
+    gemm_w16_f32::<false>(path, w.reinterpret_cast(), rows, k, x, tokens, y, par)
 }
 
 /// `y[t * rows + r] = W[r] · x[t]` for bf16 weights and f32 activations (mixed precision), on
@@ -97,10 +94,7 @@ pub fn gemm_bf16_f32_on(
     y: &mut [f32],
     par: Par,
 ) -> Result<(), QuantError> {
-    check_shapes(rows, k, tokens, w.len(), x.len(), y.len())?;
-    path.check()?;
-    drive_f32::<true>(path, w.reinterpret_cast(), rows, k, x, tokens, y, par);
-    Ok(())
+    gemm_w16_f32::<true>(path, w.reinterpret_cast(), rows, k, x, tokens, y, par)
 }
 
 /// `y[t * rows + r] = W[r] · x[t]` for bf16 weights and bf16 activations: `vdpbf16ps` where
@@ -249,6 +243,24 @@ fn drive(
             }
         }
     });
+}
+
+/// [`gemm_f16_on`] (`BF16` false) and [`gemm_bf16_f32_on`] (`BF16` true) on the weights' bits.
+#[allow(clippy::too_many_arguments)]
+fn gemm_w16_f32<const BF16: bool>(
+    path: ConvertPath,
+    bits: &[u16],
+    rows: usize,
+    k: usize,
+    x: &[f32],
+    tokens: usize,
+    y: &mut [f32],
+    par: Par,
+) -> Result<(), QuantError> {
+    check_shapes(rows, k, tokens, bits.len(), x.len(), y.len())?;
+    path.check()?;
+    drive_f32::<BF16>(path, bits, rows, k, x, tokens, y, par);
+    Ok(())
 }
 
 /// The 16-bit weights `bits` (bf16 if `BF16`, else f16) against f32 activations on a checked
