@@ -274,6 +274,8 @@ fn check_gemm(kind: Kind, rows: usize, k: usize, tokens: usize, seed: u64) {
                 }
                 let terms = match (kind, p) {
                     (_, ConvertPath::Scalar) => k as f64,
+                    // The packed GEMM (16 tokens and more): one lane per output.
+                    (Kind::Bf16, ConvertPath::Avx512Bf16) if tokens >= 16 => k as f64 + 1.0,
                     (Kind::Bf16, ConvertPath::Avx512Bf16) => k.div_ceil(16) as f64 + 16.0,
                     _ => k.div_ceil(32) as f64 + 16.0,
                 };
@@ -308,6 +310,10 @@ fn gemms_on_long_rows_and_bad_shapes() {
         check_gemm(kind, 3, 6912, 5, 8);
         // More tokens than one block of the vdpbf16ps GEMM (64), ragged against its tiles.
         check_gemm(kind, 6, 77, 70, 9);
+        // The packed bf16 GEMM: rows ragged against its 64-row panels, odd k, token tiles of 6.
+        check_gemm(kind, 130, 77, 19, 10);
+        check_gemm(kind, 65, 2561, 16, 11);
+        check_gemm(kind, 1, 1, 17, 12);
     }
     let w = vec![f16::ONE; 6];
     let x = vec![1f32; 3];

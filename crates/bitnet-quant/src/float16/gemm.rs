@@ -135,7 +135,14 @@ pub fn gemm_bf16_on(
     let bits: &[u16] = w.reinterpret_cast();
     #[cfg(target_arch = "x86_64")]
     if path == ConvertPath::Avx512Bf16 {
-        dpbf16_gemm(bits, rows, k, x.reinterpret_cast(), tokens, y, par);
+        if tokens >= PACKED_MIN_TOKENS {
+            // SAFETY: the path was checked: AVX-512 BF16 on AVX-512 F/BW/VL exists.
+            unsafe {
+                super::packed_bf16::gemm(bits, rows, k, x.reinterpret_cast(), tokens, y, par)
+            };
+        } else {
+            dpbf16_gemm(bits, rows, k, x.reinterpret_cast(), tokens, y, par);
+        }
         return Ok(());
     }
     let mut wide = vec![0f32; x.len()];
@@ -143,6 +150,11 @@ pub fn gemm_bf16_on(
     drive_f32::<true>(path, bits, rows, k, &wide, tokens, y, par);
     Ok(())
 }
+
+/// From this many tokens on, the `vdpbf16ps` GEMM packs the weights ([`super::packed_bf16`]);
+/// below, it runs the dot-product tiles.
+#[cfg(target_arch = "x86_64")]
+const PACKED_MIN_TOKENS: usize = 16;
 
 /// Tokens per block of the `vdpbf16ps` GEMM: their activations (`64 · k · 2` bytes, 320 KiB at
 /// k = 2560) stay in L2 while every row group of a thread passes over them.

@@ -18,7 +18,7 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512vnni;
 #[cfg(target_arch = "x86_64")]
-mod packed;
+pub(crate) mod packed;
 #[cfg(target_arch = "x86_64")]
 mod ymm_vnni;
 

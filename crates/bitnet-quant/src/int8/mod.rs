@@ -15,7 +15,7 @@
 //! (weights, symmetric), both row-major with `k` contiguous; then [`Int8Matmul`] turns `C` into
 //! f32 with the scales and zero points.
 
-mod gemm;
+pub(crate) mod gemm;
 
 pub use gemm::{Int8Path, gemm, gemm_on};
 
