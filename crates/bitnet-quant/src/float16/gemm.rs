@@ -12,17 +12,20 @@
 //! read); per row, tiles of four tokens, then the remaining tokens (all of a GEMV's) one at a
 //! time; per tile, the row 16 (AVX-512) or 8 (AVX2) values at a time, each weight vector widened
 //! once (`vcvtph2ps` from memory for f16, a zero-extend and shift for bf16) and multiplied into
-//! every token, four accumulators per token taking vectors in turn. The `vdpbf16ps` GEMM runs
-//! 4 rows × 4 tokens register tiles (16 dot instructions on 8 loads per 32 values) over blocks
-//! of 64 tokens that stay in L2. A GEMV streams the matrix once, row after row — one sequential stream the hardware
+//! every token, four accumulators per token taking vectors in turn. The `vdpbf16ps` GEMM runs,
+//! below 16 tokens, 4 rows × 4 tokens register tiles of dot products (16 dot instructions on 8
+//! loads per 32 values) over blocks of 64 tokens that stay in L2, and from 16 tokens on packs
+//! the weights per 64-row panel ([`super::packed_bf16`]: 6 tokens × 64 rows per tile, no
+//! horizontal sums). A GEMV streams the matrix once, row after row — one sequential stream the hardware
 //! prefetchers follow — against activations that stay in L1 (10 KiB at k = 2560).
 //!
 //! Error: every product of two f16/bf16 values or of one with an f32 is formed exactly by the
 //! FMA, so `|y − Σ w_i x_i| ≤ (⌈k / 32⌉ + 16) · ε · Σ |w_i x_i|` on the SIMD paths (ε =
 //! `f32::EPSILON`; lanes hold at most `⌈k / 32⌉` terms, then a tree of adds and a tail of fewer
 //! than 8 values) and `k · ε · Σ |w_i x_i|` on the scalar path (one FMA chain). The
-//! `vdpbf16ps` tiles keep one accumulator per row and token, whose lanes take two products per
-//! instruction: `(⌈k / 16⌉ + 16) · ε · Σ |w_i x_i|` for normal values; by its definition the
+//! `vdpbf16ps` dot tiles keep one accumulator per row and token, whose lanes take two products
+//! per instruction: `(⌈k / 16⌉ + 16) · ε · Σ |w_i x_i|` for normal values; the packed GEMM sums
+//! each output in one lane: `(k + 1) · ε · Σ |w_i x_i|`. By its definition the
 //! instruction treats subnormal bf16 inputs
 //! (`|v| < 2^−126`) as zero and flushes subnormal sums; tests check each path against its
 //! bound. Non-finite values propagate as in IEEE arithmetic.
