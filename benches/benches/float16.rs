@@ -12,11 +12,14 @@
 //!   `gemm_bf16_f32` (f32 activations).
 //! - `float16/gemm_*`: `m` tokens on 2560 x 2560 and 6912 x 2560; 2 flops per weight and
 //!   token, `bf16` against the `vdpbf16ps` peak (`bf16_dot_avx512`, where present), the others
-//!   against the f32 FMA peak; `f32_packed` is bitnet-gemm's packed f32 GEMM of the same shape.
+//!   against the f32 FMA peak; `f32_packed` is the
+//!   same product on f32 weights by bitnet-gemm's packed GEMM (the peer).
 
 use std::hint::black_box;
 
 use bitnet_benches::{RowMeta, criterion_config};
+use bitnet_gemm::packed::gemm_packed;
+use bitnet_gemm::{MatMut, MatRef};
 use bitnet_quant::Par;
 use bitnet_quant::float16::{self, ConvertPath};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -221,6 +224,23 @@ fn gemm(c: &mut Criterion, all: bool) {
                 b.iter(|| kind.run(best, &w16, &wb, rows, k, &x, &xb, m, black_box(&mut y), par))
             });
         }
+        // The peer: the same product in f32 (twice the weight bytes) on bitnet-gemm's packed
+        // GEMM, W (row-major rows x k) read as the k x rows B with strides (1, k).
+        let wf: Vec<f32> = w16.iter().map(|v| v.to_f32()).collect();
+        let limit = bitnet_benches::fma_peak(t);
+        RowMeta::new(&name, "f32_packed", &label)
+            .throughput("GFLOP/s", flops)
+            .limit(&limit)
+            .note("bitnet_gemm::packed::gemm_packed on f32 weights (the peer); 2 flops per weight and token")
+            .record();
+        g.bench_function(BenchmarkId::new("f32_packed", &label), |b| {
+            b.iter(|| {
+                let a = MatRef::new(&x, m, k, k, 1).unwrap();
+                let bm = MatRef::new(&wf, k, rows, 1, k).unwrap();
+                let c = MatMut::new(black_box(&mut y), m, rows, rows, 1).unwrap();
+                gemm_packed(1.0, a, bm, 0.0, c, par).unwrap()
+            })
+        });
     }
     g.finish();
 }

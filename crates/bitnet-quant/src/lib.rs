@@ -6,7 +6,7 @@
 //!   the sums the unsigned-code kernels need.
 //! - [`formats`]: byte-compatible packed layouts: ggml's TQ2_0, TQ1_0 and Q8_K, bitnet.cpp's
 //!   I2_S (documented byte by byte in `docs/FORMATS.md`).
-//! - [`reference`]: the exact scalar dot/GEMV/GEMM of every ternary format.
+//! - [`reference`](mod@reference): the exact scalar dot/GEMV/GEMM of every ternary format.
 //! - [`kernels`]: the fast GEMV/GEMM (AVX-512 VNNI, AVX2), parallel over rows.
 //! - [`group`]: the log's 2/4-bit group formats and ggml's Q4_0, Q4_1, Q8_0, Q4_K, Q6_K
 //!   (byte-compatible), with their int8-activation kernels.

@@ -12,19 +12,21 @@
 //! read); per row, tiles of four tokens, then the remaining tokens (all of a GEMV's) one at a
 //! time; per tile, the row 16 (AVX-512) or 8 (AVX2) values at a time, each weight vector widened
 //! once (`vcvtph2ps` from memory for f16, a zero-extend and shift for bf16) and multiplied into
-//! every token, four accumulators per token taking vectors in turn. The `vdpbf16ps` GEMM runs,
-//! below 16 tokens, 4 rows × 4 tokens register tiles of dot products (16 dot instructions on 8
-//! loads per 32 values) over blocks of 64 tokens that stay in L2, and from 16 tokens on packs
-//! the weights per 64-row panel ([`super::packed_bf16`]: 6 tokens × 64 rows per tile, no
-//! horizontal sums). A GEMV streams the matrix once, row after row — one sequential stream the hardware
-//! prefetchers follow — against activations that stay in L1 (10 KiB at k = 2560).
+//! every token, four accumulators per token taking vectors in turn. On AVX-512, from 3 tokens
+//! on (measured: 2 tokens run as fast on the row kernels), f32-activation GEMMs pack the
+//! weights per 64-row panel and run 6 tokens × 64 rows FMA tiles ([`super::packed`]). The
+//! `vdpbf16ps` GEMM runs, below 16 tokens, 4 rows × 4 tokens register tiles of dot products
+//! (16 dot instructions on 8 loads per 32 values) over blocks of 64 tokens that stay in L2, and
+//! from 16 tokens on the packed 6 × 64 tiles of `vdpbf16ps` (no horizontal sums). A GEMV
+//! streams the matrix once, row after row — one sequential stream the hardware prefetchers
+//! follow — against activations that stay in L1 (10 KiB at k = 2560).
 //!
 //! Error: every product of two f16/bf16 values or of one with an f32 is formed exactly by the
 //! FMA, so `|y − Σ w_i x_i| ≤ (⌈k / 32⌉ + 16) · ε · Σ |w_i x_i|` on the SIMD paths (ε =
 //! `f32::EPSILON`; lanes hold at most `⌈k / 32⌉` terms, then a tree of adds and a tail of fewer
 //! than 8 values) and `k · ε · Σ |w_i x_i|` on the scalar path (one FMA chain). The
 //! `vdpbf16ps` dot tiles keep one accumulator per row and token, whose lanes take two products
-//! per instruction: `(⌈k / 16⌉ + 16) · ε · Σ |w_i x_i|` for normal values; the packed GEMM sums
+//! per instruction: `(⌈k / 16⌉ + 16) · ε · Σ |w_i x_i|` for normal values; the packed GEMMs sum
 //! each output in one lane: `(k + 1) · ε · Σ |w_i x_i|`. By its definition the
 //! instruction treats subnormal bf16 inputs
 //! (`|v| < 2^−126`) as zero and flushes subnormal sums; tests check each path against its
@@ -36,6 +38,8 @@ use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 
 use super::ConvertPath;
+#[cfg(target_arch = "x86_64")]
+use super::packed;
 use crate::error::{QuantError, check_len, elements};
 
 /// Tokens per tile.
@@ -141,7 +145,7 @@ pub fn gemm_bf16_on(
         if tokens >= PACKED_MIN_TOKENS {
             // SAFETY: the path was checked: AVX-512 BF16 on AVX-512 F/BW/VL exists.
             unsafe {
-                super::packed_bf16::gemm(bits, rows, k, x.reinterpret_cast(), tokens, y, par)
+                packed::gemm::<packed::Bf16Dot>(bits, rows, k, x.reinterpret_cast(), tokens, y, par)
             };
         } else {
             dpbf16_gemm(bits, rows, k, x.reinterpret_cast(), tokens, y, par);
@@ -154,10 +158,15 @@ pub fn gemm_bf16_on(
     Ok(())
 }
 
-/// From this many tokens on, the `vdpbf16ps` GEMM packs the weights ([`super::packed_bf16`]);
+/// From this many tokens on, the `vdpbf16ps` GEMM packs the weights ([`super::packed`]);
 /// below, it runs the dot-product tiles.
 #[cfg(target_arch = "x86_64")]
 const PACKED_MIN_TOKENS: usize = 16;
+
+/// From this many tokens on, the AVX-512 GEMMs of 16-bit weights and f32 activations pack the
+/// weights ([`super::packed`]); below, they run the one-row kernels.
+#[cfg(target_arch = "x86_64")]
+const PACKED_WIDE_MIN_TOKENS: usize = 3;
 
 /// Tokens per block of the `vdpbf16ps` GEMM: their activations (`64 · k · 2` bytes, 320 KiB at
 /// k = 2560) stay in L2 while every row group of a thread passes over them.
@@ -291,6 +300,14 @@ fn drive_f32<const BF16: bool>(
     y: &mut [f32],
     par: Par,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(path, ConvertPath::Avx512 | ConvertPath::Avx512Bf16)
+        && tokens >= PACKED_WIDE_MIN_TOKENS
+    {
+        // SAFETY: the path was checked: AVX-512 F/BW/VL with F16C exists.
+        unsafe { packed::gemm::<packed::Wide<BF16>>(bits, rows, k, x, tokens, y, par) };
+        return;
+    }
     drive(rows, k, tokens, y, par, |r, t0, tn, out| {
         let row = &bits[r * k..(r + 1) * k];
         if tn == TOKENS {

@@ -27,7 +27,7 @@
 
 mod gemm;
 #[cfg(target_arch = "x86_64")]
-mod packed_bf16;
+mod packed;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
