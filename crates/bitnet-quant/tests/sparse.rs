@@ -60,7 +60,7 @@ proptest! {
 
     #[test]
     fn csr_kernels_match_dense(
-        rows in 0usize..9, cols in 0usize..40, n in 0usize..20,
+        rows in 0usize..9, cols in 0usize..40, n in 0usize..150,
         density in prop::sample::select(vec![0.0, 0.01, 0.1, 0.5, 0.9, 1.0]),
         seed in any::<u64>(), threads in 1usize..3,
     ) {
@@ -83,10 +83,11 @@ proptest! {
 
     #[test]
     fn compressed_activation_matches_dense(
-        rows in 0usize..9, k in 0usize..60,
+        rows in 0usize..600, k in 0usize..60,
         density in prop::sample::select(vec![0.0, 0.01, 0.1, 0.5, 1.0]),
-        seed in any::<u64>(),
+        seed in any::<u64>(), threads in 1usize..3,
     ) {
+        let par = Par::threads_or_seq(threads);
         let x = sparse_values(1, k, density, seed);
         let ca = CompressedActivation::from_dense(&x, 0.0).unwrap();
         prop_assert_eq!(ca.to_dense(), x.clone());
@@ -94,10 +95,10 @@ proptest! {
         let wt: Vec<f32> = (0..k * rows).map(|i| w[(i % rows) * k + i / rows]).collect();
         for c in ceilings() {
             let mut y = vec![f32::NAN; rows];
-            with_ceiling(c, || ca.gemv(&w, rows, &mut y, Par::Seq)).unwrap().unwrap();
+            with_ceiling(c, || ca.gemv(&w, rows, &mut y, par)).unwrap().unwrap();
             assert_products(&y, &w, &x, rows, k, 1, "gemv");
             let mut y = vec![f32::NAN; rows];
-            with_ceiling(c, || ca.gemv_t(&wt, rows, &mut y)).unwrap().unwrap();
+            with_ceiling(c, || ca.gemv_t(&wt, rows, &mut y, par)).unwrap().unwrap();
             assert_products(&y, &w, &x, rows, k, 1, "gemv_t");
         }
     }
@@ -150,5 +151,5 @@ fn malformed_parts_and_shapes_are_errors() {
     let ca = CompressedActivation::from_dense(&[0.0, 1.0, 0.0], 0.0).unwrap();
     assert_eq!((ca.len(), ca.nnz()), (3, 1));
     assert!(ca.gemv(&[1.0; 5], 2, &mut y, Par::Seq).is_err());
-    assert!(ca.gemv_t(&[1.0; 6], 2, &mut [0.0; 3]).is_err());
+    assert!(ca.gemv_t(&[1.0; 6], 2, &mut [0.0; 3], Par::Seq).is_err());
 }

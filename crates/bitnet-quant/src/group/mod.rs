@@ -9,7 +9,7 @@
 //!   [`PackedGroup`] owns a quantized matrix.
 //! - [`Q8x32Activations`] are the int8 activations of the 32-value formats (one f32 scale per
 //!   32 values); the K-quants dot with [`crate::Q8KActivations`] as in ggml.
-//! - [`reference`] is the scalar GEMV/GEMM, [`kernels`] the SIMD ones; [`gemm_f32`] takes f32
+//! - [`reference`](mod@reference) is the scalar GEMV/GEMM, [`kernels`] the SIMD ones; [`gemm_f32`] takes f32
 //!   activations instead (dequantize a row, then an f32 dot on the active level).
 //!
 //! Quantizers follow ggml's reference quantizers (`quantize_row_*_ref`), so that a tensor

@@ -8,10 +8,13 @@
 //! infinity or a NaN is never "small": dropping it would hide it).
 //!
 //! Kernels (rows split over `Par`, weighted by the bytes read):
-//! - [`Csr::spmv`]: `y = A x`, each row a sparse dot (four accumulators over the row's
-//!   nonzeros, `x` gathered).
-//! - [`Csr::spmm`]: `C = A B` for row-major `B` (`cols × n`): each nonzero `a_ij` adds
-//!   `a_ij · B[j, :]` to `C[i, :]` (an AXPY over `n` on the active pulp level).
+//! - [`Csr::spmv`]: `y = A x`, each row a sparse dot over the row's nonzeros, `x` gathered:
+//!   `vgatherdps` of 16 (AVX-512) or 8 (AVX2) values per step, four scalar accumulators on
+//!   the scalar level.
+//! - [`Csr::spmm`]: `C = A B` for row-major `B` (`cols × n`): `C[i, :] = Σ_j a_ij · B[j, :]`
+//!   over the row's nonzeros, `C[i, :]` in blocks of four vectors held in registers while
+//!   every nonzero adds its scaled slice of `B[j, :]` (pulp, the active level), the ragged end
+//!   of the row one vector, then one value, at a time.
 //! - [`CompressedActivation::gemv_t`]: `y = W x` for weights stored transposed (`k × rows`):
 //!   one AXPY of a weight row per nonzero activation; [`CompressedActivation::gemv`] takes
 //!   row-major `W` (`rows × k`) and does a sparse dot per row.
@@ -24,6 +27,9 @@ use bitnet_simd::{Level, Par};
 use pulp::{Simd, WithSimd};
 
 use crate::error::{QuantError, check_len, elements};
+
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 /// A sparse matrix in compressed sparse row form (module docs).
 #[derive(Clone, Debug, PartialEq)]
@@ -171,12 +177,13 @@ impl Csr {
     pub fn spmv(&self, x: &[f32], y: &mut [f32], par: Par) -> Result<(), QuantError> {
         check_len("x", self.cols, x.len())?;
         check_len("y", self.rows, y.len())?;
+        let level = active_level()?;
         let out = SharedOut::new(y.as_mut_ptr());
         let par = par.for_bytes(self.nnz() * 8);
         par.for_each_range(self.rows, 64, |range| {
             for r in range {
                 let (a, b) = (self.row_ptr[r], self.row_ptr[r + 1]);
-                let v = sparse_dot(&self.col_idx[a..b], &self.values[a..b], x);
+                let v = sparse_dot(level, &self.col_idx[a..b], &self.values[a..b], x);
                 // SAFETY: r < rows = y.len(); this task owns row r.
                 unsafe { *out.at(r) = v };
             }
@@ -196,15 +203,14 @@ impl Csr {
             for r in range {
                 // SAFETY: row r of C (n values at r·n, inside rows × n) belongs to this task.
                 let c_row = unsafe { core::slice::from_raw_parts_mut(out.at(r * n), n) };
-                c_row.fill(0.0);
-                for i in self.row_ptr[r]..self.row_ptr[r + 1] {
-                    let j = self.col_idx[i] as usize;
-                    level.run(Axpy {
-                        a: self.values[i],
-                        x: &b[j * n..(j + 1) * n],
-                        y: &mut *c_row,
-                    });
-                }
+                let (a, e) = (self.row_ptr[r], self.row_ptr[r + 1]);
+                level.run(SparseRowTimesDense {
+                    cols: &self.col_idx[a..e],
+                    values: &self.values[a..e],
+                    b,
+                    n,
+                    c_row,
+                });
             }
         });
         Ok(())
@@ -265,12 +271,13 @@ impl CompressedActivation {
     pub fn gemv(&self, w: &[f32], rows: usize, y: &mut [f32], par: Par) -> Result<(), QuantError> {
         check_len("W", elements(rows, self.len)?, w.len())?;
         check_len("y", rows, y.len())?;
+        let level = active_level()?;
         let out = SharedOut::new(y.as_mut_ptr());
         let k = self.len;
         let par = par.for_bytes(rows * self.nnz() * 4);
         par.for_each_range(rows, 64, |range| {
             for r in range {
-                let v = sparse_dot(&self.indices, &self.values, &w[r * k..(r + 1) * k]);
+                let v = sparse_dot(level, &self.indices, &self.values, &w[r * k..(r + 1) * k]);
                 // SAFETY: r < rows = y.len(); this task owns row r.
                 unsafe { *out.at(r) = v };
             }
@@ -279,20 +286,33 @@ impl CompressedActivation {
     }
 
     /// `y = W x` for `W` stored transposed (`wt`: `len × rows`, row `j` holding column `j` of
-    /// `W`): one AXPY of row `j` per nonzero `x_j`, reading only those rows.
-    pub fn gemv_t(&self, wt: &[f32], rows: usize, y: &mut [f32]) -> Result<(), QuantError> {
+    /// `W`): one AXPY of row `j` per nonzero `x_j`, reading only those rows; the outputs split
+    /// over the cores `par` allows (each thread runs every nonzero on its slice of `y`).
+    pub fn gemv_t(
+        &self,
+        wt: &[f32],
+        rows: usize,
+        y: &mut [f32],
+        par: Par,
+    ) -> Result<(), QuantError> {
         check_len("W transposed", elements(self.len, rows)?, wt.len())?;
         check_len("y", rows, y.len())?;
         let level = active_level()?;
-        y.fill(0.0);
-        for (&j, &v) in self.indices.iter().zip(&self.values) {
-            let j = j as usize;
-            level.run(Axpy {
-                a: v,
-                x: &wt[j * rows..(j + 1) * rows],
-                y: &mut *y,
-            });
-        }
+        let out = SharedOut::new(y.as_mut_ptr());
+        let par = par.for_bytes(self.nnz().saturating_mul(rows) * 4);
+        par.for_each_range(rows, 256, |range| {
+            // SAFETY: outputs `range` of y (inside rows = y.len()) belong to this task.
+            let y = unsafe { core::slice::from_raw_parts_mut(out.at(range.start), range.len()) };
+            y.fill(0.0);
+            for (&j, &v) in self.indices.iter().zip(&self.values) {
+                let row = &wt[j as usize * rows..][range.clone()];
+                level.run(Axpy {
+                    a: v,
+                    x: row,
+                    y: &mut *y,
+                });
+            }
+        });
         Ok(())
     }
 }
@@ -301,8 +321,26 @@ fn active_level() -> Result<Level, QuantError> {
     Ok(Level::active()?)
 }
 
-/// `Σ values[i] · x[cols[i]]` with four accumulators.
-fn sparse_dot(cols: &[u32], values: &[f32], x: &[f32]) -> f32 {
+/// `Σ values[i] · x[cols[i]]` on `level`: hardware gathers on AVX-512 and AVX2
+/// ([`x86`]); else four scalar accumulators. Every `cols[i] < x.len()` (a [`Csr`] or
+/// [`CompressedActivation`] invariant, checked against `x` by the callers).
+fn sparse_dot(level: Level, cols: &[u32], values: &[f32], x: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if x.len() <= i32::MAX as usize {
+        match level {
+            Level::Avx512(_) => {
+                // SAFETY: the level's features exist (it came from `Level::active`); the
+                // indices are inside x (above) and fit the gathers' i32.
+                return unsafe { x86::sparse_dot_avx512(cols, values, x) };
+            }
+            Level::Avx2(_) => {
+                // SAFETY: as above.
+                return unsafe { x86::sparse_dot_avx2(cols, values, x) };
+            }
+            _ => {}
+        }
+    }
+    let _ = level;
     let mut acc = [0f32; 4];
     let quads = values.len() / 4 * 4;
     for i in (0..quads).step_by(4) {
@@ -314,6 +352,65 @@ fn sparse_dot(cols: &[u32], values: &[f32], x: &[f32]) -> f32 {
         acc[0] = values[i].mul_add(x[cols[i] as usize], acc[0]);
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+/// `c_row = Σ_i values[i] · B[cols[i], :]` for row-major `B` (`· × n`) on a pulp level: blocks of
+/// four vectors of the output row accumulate in registers over all the nonzeros, then single
+/// vectors, then single values.
+struct SparseRowTimesDense<'a> {
+    cols: &'a [u32],
+    values: &'a [f32],
+    b: &'a [f32],
+    n: usize,
+    c_row: &'a mut [f32],
+}
+
+impl WithSimd for SparseRowTimesDense<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let Self {
+            cols,
+            values,
+            b,
+            n,
+            c_row,
+        } = self;
+        let lanes = size_of::<S::f32s>() / size_of::<f32>();
+        let b_row = |j: u32, c0: usize, len: usize| &b[j as usize * n + c0..][..len];
+        // Columns c0..c0 + width of every nonzero's B row, `V` vectors at a time.
+        let block = |c0: usize, out: &mut [f32], width: usize| {
+            let mut acc = [simd.splat_f32s(0.0); 4];
+            for (&j, &v) in cols.iter().zip(values) {
+                let (bv, _) = S::as_simd_f32s(b_row(j, c0, width));
+                let a = simd.splat_f32s(v);
+                for (acc, &bv) in acc.iter_mut().zip(bv) {
+                    *acc = simd.mul_add_e_f32s(a, bv, *acc);
+                }
+            }
+            let (ov, _) = S::as_mut_simd_f32s(out);
+            for (o, &acc) in ov.iter_mut().zip(&acc) {
+                *o = acc;
+            }
+        };
+        let wide = 4 * lanes;
+        let mut c0 = 0;
+        while c0 + wide <= n {
+            block(c0, &mut c_row[c0..c0 + wide], wide);
+            c0 += wide;
+        }
+        while c0 + lanes <= n {
+            block(c0, &mut c_row[c0..c0 + lanes], lanes);
+            c0 += lanes;
+        }
+        for (c, out) in c_row.iter_mut().enumerate().skip(c0) {
+            *out = cols
+                .iter()
+                .zip(values)
+                .fold(0f32, |s, (&j, &v)| v.mul_add(b[j as usize * n + c], s));
+        }
+    }
 }
 
 /// `y += a · x` on a pulp level.
