@@ -14,7 +14,9 @@
 //! with `σ' = √(σ² + eps)` (the rounding of `xᵢ − μ` relative to the spread). Non-finite
 //! inputs propagate (a row with an infinity or NaN becomes NaN where the formula does).
 
-use bitnet_quant::{ActScale, Int8Activations};
+#[cfg(doc)]
+use bitnet_quant::ActScale;
+use bitnet_quant::Int8Activations;
 use bitnet_simd::par::SharedOut;
 use bitnet_simd::{Level, Par};
 use pulp::{Simd, WithSimd};
@@ -43,18 +45,25 @@ pub fn rms_norm(
 ) -> Result<(), NnError> {
     shape(x.len(), gamma.len(), eps)?;
     check_len("output", x.len(), y.len())?;
-    y.copy_from_slice(x);
-    rms_norm_in_place(y, gamma, eps, par)
+    let level = Level::active()?;
+    let cols = gamma.len();
+    for_rows(y, cols, par, |start, row| {
+        level.run(Rms {
+            io: RmsIo::To(&x[start..start + cols], row),
+            gamma,
+            eps,
+        })
+    });
+    Ok(())
 }
 
 /// RMSNorm of the rows of `x`, in place.
 pub fn rms_norm_in_place(x: &mut [f32], gamma: &[f32], eps: f32, par: Par) -> Result<(), NnError> {
     shape(x.len(), gamma.len(), eps)?;
     let level = Level::active()?;
-    for_rows(x, gamma.len(), par, |row| {
+    for_rows(x, gamma.len(), par, |_, row| {
         level.run(Rms {
-            x: row,
-            delta: None,
+            io: RmsIo::InPlace(row),
             gamma,
             eps,
         })
@@ -89,8 +98,7 @@ pub fn add_rms_norm(
                 // this part alone.
                 let y_row = unsafe { core::slice::from_raw_parts_mut(out.at(at), cols) };
                 level.run(Rms {
-                    x: row,
-                    delta: Some((&delta[at..at + cols], y_row)),
+                    io: RmsIo::Add(row, &delta[at..at + cols], y_row),
                     gamma,
                     eps,
                 });
@@ -101,7 +109,10 @@ pub fn add_rms_norm(
 
 /// RMSNorm of the rows of `x`, then each row quantized to int8 by absmax exactly as
 /// [`Int8Activations::quantize`] with [`ActScale::PerToken`] quantizes the normalized rows (the
-/// results are identical); a non-finite normalized value is an error.
+/// results are identical); a non-finite normalized value is an error. Row by row on the calling
+/// thread: each normalized row goes to an L1-resident scratch row and straight into the
+/// quantizer (`Int8Activations::quantize_rows_with`), never to memory as f32; `par` is
+/// accepted for symmetry and not used.
 pub fn rms_norm_quantize(
     x: &[f32],
     gamma: &[f32],
@@ -109,13 +120,19 @@ pub fn rms_norm_quantize(
     par: Par,
 ) -> Result<Int8Activations, NnError> {
     let tokens = shape(x.len(), gamma.len(), eps)?;
-    let mut y = x.to_vec();
-    rms_norm_in_place(&mut y, gamma, eps, par)?;
-    Ok(Int8Activations::quantize(
-        &y,
+    let level = Level::active()?;
+    let cols = gamma.len();
+    let _ = par;
+    Ok(Int8Activations::quantize_rows_with(
         tokens,
-        gamma.len(),
-        ActScale::PerToken,
+        cols,
+        |t, row| {
+            level.run(Rms {
+                io: RmsIo::To(&x[t * cols..(t + 1) * cols], row),
+                gamma,
+                eps,
+            })
+        },
     )?)
 }
 
@@ -130,8 +147,19 @@ pub fn layer_norm(
 ) -> Result<(), NnError> {
     shape(x.len(), gamma.len(), eps)?;
     check_len("output", x.len(), y.len())?;
-    y.copy_from_slice(x);
-    layer_norm_in_place(y, gamma, beta, eps, par)
+    check_len("beta", gamma.len(), beta.len())?;
+    let level = Level::active()?;
+    let cols = gamma.len();
+    for_rows(y, cols, par, |start, row| {
+        level.run(Layer {
+            src: Some(&x[start..start + cols]),
+            x: row,
+            gamma,
+            beta,
+            eps,
+        })
+    });
+    Ok(())
 }
 
 /// LayerNorm of the rows of `x`, in place.
@@ -145,8 +173,9 @@ pub fn layer_norm_in_place(
     shape(x.len(), gamma.len(), eps)?;
     check_len("beta", gamma.len(), beta.len())?;
     let level = Level::active()?;
-    for_rows(x, gamma.len(), par, |row| {
+    for_rows(x, gamma.len(), par, |_, row| {
         level.run(Layer {
+            src: None,
             x: row,
             gamma,
             beta,
@@ -156,13 +185,17 @@ pub fn layer_norm_in_place(
     Ok(())
 }
 
-/// Runs `f` on every row of `cols` values of `x`, rows split over `par`.
-fn for_rows(x: &mut [f32], cols: usize, par: Par, f: impl Fn(&mut [f32]) + Sync) {
+/// Runs `f(offset, row)` on every row of `cols` values of `x`, rows split over `par`.
+fn for_rows(x: &mut [f32], cols: usize, par: Par, f: impl Fn(usize, &mut [f32]) + Sync) {
     if cols == 0 || x.is_empty() {
         return;
     }
     par.for_bytes(8 * x.len())
-        .for_each_chunk_mut(x, cols, |_, part| part.chunks_exact_mut(cols).for_each(&f));
+        .for_each_chunk_mut(x, cols, |start, part| {
+            for (i, row) in part.chunks_exact_mut(cols).enumerate() {
+                f(start + i * cols, row);
+            }
+        });
 }
 
 /// `Σ` of four accumulators.
@@ -173,13 +206,87 @@ fn total<S: Simd>(simd: S, acc: [S::f32s; 4]) -> f32 {
     )
 }
 
-/// One RMSNorm row, in place; with `delta`, `x += delta` first and the result written to the
-/// output row instead.
+/// Where an RMSNorm row comes from and goes.
+enum RmsIo<'a> {
+    /// Normalize in place.
+    InPlace(&'a mut [f32]),
+    /// Read the first, write the second.
+    To(&'a [f32], &'a mut [f32]),
+    /// `residual += delta` (the first two), then write the normalized residual to the third.
+    Add(&'a mut [f32], &'a [f32], &'a mut [f32]),
+}
+
+/// One RMSNorm row.
 struct Rms<'a> {
-    x: &'a mut [f32],
-    delta: Option<(&'a [f32], &'a mut [f32])>,
+    io: RmsIo<'a>,
     gamma: &'a [f32],
     eps: f32,
+}
+
+/// `Σ v²` of a row, four accumulators.
+#[inline(always)]
+fn sum_squares<S: Simd>(simd: S, x: &[f32]) -> f32 {
+    let mut acc = [simd.splat_f32s(0.0); 4];
+    let (xv, xt) = S::as_simd_f32s(x);
+    for (i, &v) in xv.iter().enumerate() {
+        acc[i % 4] = simd.mul_add_e_f32s(v, v, acc[i % 4]);
+    }
+    if !xt.is_empty() {
+        let v = simd.partial_load_f32s(xt);
+        acc[0] = simd.mul_add_e_f32s(v, v, acc[0]);
+    }
+    total(simd, acc)
+}
+
+/// `residual += delta` and `Σ residual²`, one pass.
+#[inline(always)]
+fn add_sum_squares<S: Simd>(simd: S, residual: &mut [f32], delta: &[f32]) -> f32 {
+    let mut acc = [simd.splat_f32s(0.0); 4];
+    let (xv, xt) = S::as_mut_simd_f32s(residual);
+    let (dv, dt) = S::as_simd_f32s(delta);
+    for (i, (v, &d)) in xv.iter_mut().zip(dv).enumerate() {
+        *v = simd.add_f32s(*v, d);
+        acc[i % 4] = simd.mul_add_e_f32s(*v, *v, acc[i % 4]);
+    }
+    if !xt.is_empty() {
+        let v = simd.add_f32s(simd.partial_load_f32s(xt), simd.partial_load_f32s(dt));
+        simd.partial_store_f32s(xt, v);
+        acc[0] = simd.mul_add_e_f32s(v, v, acc[0]);
+    }
+    total(simd, acc)
+}
+
+/// `y = (x · r) · γ`.
+#[inline(always)]
+fn scale_to<S: Simd>(simd: S, x: &[f32], y: &mut [f32], r: f32, gamma: &[f32]) {
+    let r = simd.splat_f32s(r);
+    let (gv, gt) = S::as_simd_f32s(gamma);
+    let f = |v: S::f32s, g: S::f32s| simd.mul_f32s(simd.mul_f32s(v, r), g);
+    let (xv, xt) = S::as_simd_f32s(x);
+    let (yv, yt) = S::as_mut_simd_f32s(y);
+    for ((y, &v), &g) in yv.iter_mut().zip(xv).zip(gv) {
+        *y = f(v, g);
+    }
+    if !xt.is_empty() {
+        let v = f(simd.partial_load_f32s(xt), simd.partial_load_f32s(gt));
+        simd.partial_store_f32s(yt, v);
+    }
+}
+
+/// `x = (x · r) · γ`, the same arithmetic as [`scale_to`].
+#[inline(always)]
+fn scale_in_place<S: Simd>(simd: S, x: &mut [f32], r: f32, gamma: &[f32]) {
+    let r = simd.splat_f32s(r);
+    let (gv, gt) = S::as_simd_f32s(gamma);
+    let f = |v: S::f32s, g: S::f32s| simd.mul_f32s(simd.mul_f32s(v, r), g);
+    let (xv, xt) = S::as_mut_simd_f32s(x);
+    for (v, &g) in xv.iter_mut().zip(gv) {
+        *v = f(*v, g);
+    }
+    if !xt.is_empty() {
+        let v = f(simd.partial_load_f32s(xt), simd.partial_load_f32s(gt));
+        simd.partial_store_f32s(xt, v);
+    }
 }
 
 impl WithSimd for Rms<'_> {
@@ -187,72 +294,28 @@ impl WithSimd for Rms<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let Rms {
-            x,
-            delta,
-            gamma,
-            eps,
-        } = self;
-        let n = x.len();
-        let mut acc = [simd.splat_f32s(0.0); 4];
-        {
-            let (xv, xt) = S::as_mut_simd_f32s(x);
-            match &delta {
-                Some((d, _)) => {
-                    let (dv, dt) = S::as_simd_f32s(d);
-                    for (i, (v, &d)) in xv.iter_mut().zip(dv).enumerate() {
-                        *v = simd.add_f32s(*v, d);
-                        acc[i % 4] = simd.mul_add_e_f32s(*v, *v, acc[i % 4]);
-                    }
-                    if !xt.is_empty() {
-                        let v =
-                            simd.add_f32s(simd.partial_load_f32s(xt), simd.partial_load_f32s(dt));
-                        simd.partial_store_f32s(xt, v);
-                        acc[0] = simd.mul_add_e_f32s(v, v, acc[0]);
-                    }
-                }
-                None => {
-                    for (i, &v) in xv.iter().enumerate() {
-                        acc[i % 4] = simd.mul_add_e_f32s(v, v, acc[i % 4]);
-                    }
-                    if !xt.is_empty() {
-                        let v = simd.partial_load_f32s(xt);
-                        acc[0] = simd.mul_add_e_f32s(v, v, acc[0]);
-                    }
-                }
+        let Rms { io, gamma, eps } = self;
+        let r = |ss: f32, n: usize| (ss / n as f32 + eps).sqrt().recip();
+        match io {
+            RmsIo::InPlace(x) => {
+                let r = r(sum_squares(simd, x), x.len());
+                scale_in_place(simd, x, r, gamma);
             }
-        }
-        let r = simd.splat_f32s((total(simd, acc) / n as f32 + eps).sqrt().recip());
-        let (gv, gt) = S::as_simd_f32s(gamma);
-        let f = |v: S::f32s, g: S::f32s| simd.mul_f32s(simd.mul_f32s(v, r), g);
-        match delta {
-            Some((_, y)) => {
-                let (xv, xt) = S::as_simd_f32s(x);
-                let (yv, yt) = S::as_mut_simd_f32s(y);
-                for ((y, &v), &g) in yv.iter_mut().zip(xv).zip(gv) {
-                    *y = f(v, g);
-                }
-                if !xt.is_empty() {
-                    let v = f(simd.partial_load_f32s(xt), simd.partial_load_f32s(gt));
-                    simd.partial_store_f32s(yt, v);
-                }
+            RmsIo::To(x, y) => {
+                let r = r(sum_squares(simd, x), x.len());
+                scale_to(simd, x, y, r, gamma);
             }
-            None => {
-                let (xv, xt) = S::as_mut_simd_f32s(x);
-                for (v, &g) in xv.iter_mut().zip(gv) {
-                    *v = f(*v, g);
-                }
-                if !xt.is_empty() {
-                    let v = f(simd.partial_load_f32s(xt), simd.partial_load_f32s(gt));
-                    simd.partial_store_f32s(xt, v);
-                }
+            RmsIo::Add(res, delta, y) => {
+                let r = r(add_sum_squares(simd, res, delta), res.len());
+                scale_to(simd, res, y, r, gamma);
             }
         }
     }
 }
 
-/// One LayerNorm row, in place.
+/// One LayerNorm row: of `src` into `x`, or of `x` in place.
 struct Layer<'a> {
+    src: Option<&'a [f32]>,
     x: &'a mut [f32],
     gamma: &'a [f32],
     beta: &'a [f32],
@@ -265,11 +328,16 @@ impl WithSimd for Layer<'_> {
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
         let Layer {
+            src,
             x,
             gamma,
             beta,
             eps,
         } = self;
+        if let Some(src) = src {
+            // The row is then normalized in place while it is in L1.
+            x.copy_from_slice(src);
+        }
         let n = x.len() as f32;
         let (xv, xt) = S::as_mut_simd_f32s(x);
         let mut acc = [simd.splat_f32s(0.0); 4];

@@ -109,12 +109,8 @@ impl Int8Activations {
             check_finite("activations", x)?;
         }
         let tensor_scale = 127.0 / tensor_absmax.max(MIN_ABSMAX);
-        let mut q = vec![0i8; x.len()];
-        let mut scales = try_filled("tokens", tokens, 0f32)?;
-        let mut sums = try_filled("tokens", tokens, 0i32)?;
-        for t in 0..tokens {
-            let row = &x[t * k..(t + 1) * k];
-            let a = match scale {
+        let scale_of = |row: &[f32]| -> Result<f32, QuantError> {
+            Ok(match scale {
                 ActScale::PerToken => {
                     let m = simd.absmax(row);
                     if !m.is_finite() {
@@ -123,9 +119,54 @@ impl Int8Activations {
                     127.0 / m.max(MIN_ABSMAX)
                 }
                 ActScale::PerTensor => tensor_scale,
-            };
-            sums[t] = simd.quantize(row, a, &mut q[t * k..(t + 1) * k]);
+            })
+        };
+        Self::quantize_rows(tokens, k, |t, q| {
+            let row = &x[t * k..(t + 1) * k];
+            let a = scale_of(row)?;
+            Ok((a, simd.quantize(row, a, q)))
+        })
+    }
+
+    /// Quantizes `tokens` rows of `k` values that `fill(t, row)` writes one at a time into a
+    /// scratch row (so the f32 rows never exist all at once), each per token exactly as
+    /// [`Int8Activations::quantize`] with [`ActScale::PerToken`] quantizes it: fused producers
+    /// (a norm followed by the quantization) give identical results.
+    ///
+    /// Errors: `k` above the limit, a non-finite value in a row.
+    pub fn quantize_rows_with(
+        tokens: usize,
+        k: usize,
+        mut fill: impl FnMut(usize, &mut [f32]),
+    ) -> Result<Int8Activations, QuantError> {
+        check_k(k)?;
+        elements(tokens, k)?;
+        let simd = Avx2Rows::for_ceiling()?;
+        let mut row = try_filled("activations", k, 0f32)?;
+        Self::quantize_rows(tokens, k, |t, q| {
+            fill(t, &mut row);
+            let m = simd.absmax(&row);
+            if !m.is_finite() {
+                check_finite("activations", &row)?;
+            }
+            let a = 127.0 / m.max(MIN_ABSMAX);
+            Ok((a, simd.quantize(&row, a, q)))
+        })
+    }
+
+    /// Allocates the result and runs `row(t, q_row) -> (scale, Σ q)` for every token.
+    fn quantize_rows(
+        tokens: usize,
+        k: usize,
+        mut row: impl FnMut(usize, &mut [i8]) -> Result<(f32, i32), QuantError>,
+    ) -> Result<Int8Activations, QuantError> {
+        let mut q = try_filled("activations", elements(tokens, k)?, 0i8)?;
+        let mut scales = try_filled("tokens", tokens, 0f32)?;
+        let mut sums = try_filled("tokens", tokens, 0i32)?;
+        for t in 0..tokens {
+            let (a, sum) = row(t, &mut q[t * k..(t + 1) * k])?;
             scales[t] = a;
+            sums[t] = sum;
         }
         Ok(Int8Activations {
             tokens,

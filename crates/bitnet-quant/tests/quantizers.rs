@@ -66,6 +66,14 @@ proptest! {
                 prop_assert_eq!(a.row(t).iter().map(|q| q.unsigned_abs()).max(), Some(127));
             }
         }
+        if !per_tensor {
+            // Rows produced one at a time quantize identically.
+            let rows = Int8Activations::quantize_rows_with(tokens, k, |t, row| {
+                row.copy_from_slice(&x[t * k..(t + 1) * k])
+            })
+            .unwrap();
+            prop_assert_eq!(&rows, &a);
+        }
         if k > 0 && k % 2 == 0 {
             let halves = a.block_sums(k / 2).unwrap();
             for t in 0..tokens {
@@ -136,6 +144,10 @@ fn all_zero_and_extreme_inputs() {
 
 #[test]
 fn bad_input_is_an_error() {
+    let err = Int8Activations::quantize_rows_with(2, 3, |t, row| {
+        row.fill(if t == 1 { f32::NAN } else { 1.0 })
+    });
+    assert!(err.is_err());
     assert!(matches!(
         TernaryMatrix::quantize_absmean(&[0.0; 5], 2, 3, ScaleGroup::Tensor),
         Err(QuantError::Length {

@@ -296,7 +296,8 @@ fn shared(threads: usize) -> Timing {
     }
 }
 
-/// Measures `l2_read`, `llc_read`, `dram_read`, `dram_copy` and `dram_copy_nt`, each on 1 thread and all cores.
+/// Measures `l2_read`, `l2_copy`, `llc_read`, `dram_read`, `dram_copy` and `dram_copy_nt`, each
+/// on 1 thread and all cores.
 pub fn measure(cfg: &Config, table: &mut Table) -> Result<()> {
     let caches = CacheInfo::get();
     let w = width();
@@ -320,6 +321,32 @@ pub fn measure(cfg: &Config, table: &mut Table) -> Result<()> {
         );
         let bytes = (l2_bytes as u64 * passes * threads as u64) as f64;
         record(table, "l2_read", &what, threads, bytes, &walls);
+    }
+
+    // L2 copy: each thread copies the first half of its buffer into the second, again and again
+    // (the traffic of an in-place elementwise operation on a quarter of the L2).
+    let what = format!(
+        "repeated copy of {} KiB -> {} KiB (the halves of half of L2) per thread, {w} loads and \
+         ordinary stores; value = bytes copied per second",
+        l2_bytes >> 11,
+        l2_bytes >> 11
+    );
+    for (threads, _) in counts {
+        let walls = pinned::run(
+            threads,
+            cfg.reps,
+            Timing::ThreadCpu,
+            |_| buffer(l2_bytes, 1),
+            |buf, _| {
+                let half = buf.len() / 2;
+                let (src, dst) = buf.split_at_mut(half);
+                for _ in 0..passes {
+                    copy(black_box(src), black_box(dst), Stores::Temporal);
+                }
+            },
+        );
+        let bytes = (l2_bytes as u64 / 2 * passes * threads as u64) as f64;
+        record(table, "l2_copy", &what, threads, bytes, &walls);
     }
 
     // Last-level cache: one buffer of half the L3, split among the threads, re-read.

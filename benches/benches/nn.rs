@@ -1,0 +1,417 @@
+//! bitnet-nn: elementwise operations, activations, softmax and norms.
+//!
+//! - `nn/elementwise_l2_1t`: the cheap in-place operations on 64 Ki f32 (256 KiB, in L2),
+//!   against `l2_copy/1t`; the rate is copy-equivalent bytes, `(read + written) / 2` (a copy of
+//!   `b` bytes reads and writes `b`), so a unary in-place op on `n` values moves `4n`.
+//! - `nn/elementwise_dram_{1t,all}`: the same on 64 MiB slices of a 2.2 GiB buffer, the next
+//!   slice each iteration, against `dram_copy`.
+//! - `nn/reduce_dram_{1t,all}`: sum, compensated sum, dot and max over 64 MiB slices of the
+//!   same buffer: bytes read per second against `dram_read`.
+//! - `nn/activations_1t`: every activation on 64 Ki values in L2, elements per second, next to
+//!   the naive scalar form (`std` math, one value at a time) of the same function.
+//! - `nn/softmax_1t`: softmax rows of 4096 (64 rows, in L2) and one row of 128256 (the logits
+//!   of a BitNet b1.58 vocabulary), exact and fast `exp`, against the naive scalar form.
+//! - `nn/norm_l2_1t`, `nn/norm_dram_{1t,all}`: RMSNorm, residual add + RMSNorm, LayerNorm and
+//!   RMSNorm + int8 quantization on rows of 2560 (BitNet b1.58's hidden size), 64 rows in L2 or
+//!   rotating 64 MiB slices from DRAM: copy-equivalent bytes per second against `l2_copy` /
+//!   `dram_copy`.
+
+use std::hint::black_box;
+
+use bitnet_benches::{RowMeta, criterion_config};
+use bitnet_nn::act::{self, Activation, ExpKind};
+use bitnet_nn::{Par, norm, reduce, softmax};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+const ROTATION_BYTES: usize = 2200 << 20;
+/// Values per DRAM slice (64 MiB).
+const SLICE: usize = 16 << 20;
+
+fn values(n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 0.01)
+        .collect()
+}
+
+/// `(Par, "1t" | "all")`.
+fn cores(all: bool) -> (Par, &'static str) {
+    if all {
+        (Par::default(), "all")
+    } else {
+        (Par::Seq, "1t")
+    }
+}
+
+/// The cheap in-place operations: name, note, call on `(x, other)`.
+type Cheap = (&'static str, &'static str, fn(&mut [f32], &[f32], Par));
+
+fn cheap_ops() -> [Cheap; 6] {
+    [
+        ("relu", "Activation::Relu.apply", |x, _, p| {
+            Activation::Relu.apply(x, p).unwrap()
+        }),
+        (
+            "squared_relu",
+            "Activation::SquaredRelu.apply",
+            |x, _, p| Activation::SquaredRelu.apply(x, p).unwrap(),
+        ),
+        ("scale", "act::scale", |x, _, p| {
+            act::scale(x, 0.999, p).unwrap()
+        }),
+        ("clamp", "act::clamp(-4, 4)", |x, _, p| {
+            act::clamp(x, -4.0, 4.0, p).unwrap()
+        }),
+        (
+            "add_assign",
+            "act::add_assign (residual add; reads two arrays)",
+            |x, b, p| act::add_assign(x, b, p).unwrap(),
+        ),
+        (
+            "add_relu_assign",
+            "act::add_relu_assign (fused; reads two arrays)",
+            |x, b, p| act::add_relu_assign(x, b, p).unwrap(),
+        ),
+    ]
+}
+
+/// Copy-equivalent bytes, `(read + written) / 2`, per call of an op on `n` f32: a unary op
+/// reads and writes `4n`, an add reads `8n` and writes `4n`.
+fn copy_bytes(name: &str, n: usize) -> f64 {
+    let (read, written) = match name {
+        "add_assign" | "add_relu_assign" => (8 * n, 4 * n),
+        // Reads the residual and delta, writes the residual and y.
+        "add_rms_norm" => (8 * n, 8 * n),
+        // Reads f32, writes int8.
+        "rms_norm_quantize" => (4 * n, n),
+        _ => (4 * n, 4 * n),
+    };
+    (read + written) as f64 / 2.0
+}
+
+fn elementwise_l2(c: &mut Criterion) {
+    let name = "nn/elementwise_l2_1t";
+    let mut g = c.benchmark_group(name);
+    let n = 64 << 10;
+    let mut x = values(n);
+    let b = values(n);
+    for (f, note, op) in cheap_ops() {
+        let bytes = copy_bytes(f, n);
+        g.throughput(Throughput::Bytes(bytes as u64));
+        RowMeta::new(name, f, "64Ki")
+            .throughput("GB/s", bytes)
+            .limit("l2_copy/1t")
+            .note(format!(
+                "{note}, in place, 64 Ki f32 in L2; copy-equivalent bytes"
+            ))
+            .record();
+        g.bench_function(BenchmarkId::new(f, "64Ki"), |bch| {
+            bch.iter(|| op(black_box(&mut x), &b, Par::Seq))
+        });
+    }
+    g.finish();
+}
+
+fn elementwise_dram(c: &mut Criterion, all: bool) {
+    let (par, t) = cores(all);
+    let name = format!("nn/elementwise_dram_{t}");
+    let mut g = c.benchmark_group(&name);
+    g.sample_size(10);
+    let slices = ROTATION_BYTES.div_ceil(4 * SLICE);
+    let mut x = values(slices * SLICE);
+    let b = values(SLICE);
+    for (f, note, op) in cheap_ops() {
+        let bytes = copy_bytes(f, SLICE);
+        g.throughput(Throughput::Bytes(bytes as u64));
+        RowMeta::new(&name, f, "64MiB")
+            .throughput("GB/s", bytes)
+            .limit(&format!("dram_copy/{t}"))
+            .note(format!(
+                "{note}, in place on the next 64 MiB of a 2.2 GiB buffer; copy-equivalent bytes"
+            ))
+            .record();
+        let mut i = 0;
+        g.bench_function(BenchmarkId::new(f, "64MiB"), |bch| {
+            bch.iter(|| {
+                i = (i + 1) % slices;
+                op(black_box(&mut x[i * SLICE..(i + 1) * SLICE]), &b, par)
+            })
+        });
+    }
+    g.finish();
+}
+
+/// The naive scalar form of each activation: `std` math on one value at a time.
+fn naive(a: Activation, x: f32) -> f32 {
+    match a {
+        Activation::Relu => x.max(0.0),
+        Activation::SquaredRelu => x.max(0.0) * x.max(0.0),
+        Activation::GeluErf => {
+            // No erf in std: the f64 libm one, as a naive port would call it.
+            (0.5 * f64::from(x) * (1.0 + libm::erf(f64::from(x) / std::f64::consts::SQRT_2))) as f32
+        }
+        Activation::GeluTanh | Activation::GeluFast => {
+            0.5 * x * (1.0 + (0.797_884_6 * (x + 0.044_715 * x * x * x)).tanh())
+        }
+        Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+        Activation::Silu => x / (1.0 + (-x).exp()),
+        Activation::Mish => x * x.exp().ln_1p().tanh(),
+    }
+}
+
+fn activations(c: &mut Criterion) {
+    let name = "nn/activations_1t";
+    let mut g = c.benchmark_group(name);
+    let n = 64 << 10;
+    let x = values(n);
+    let mut y = vec![0f32; n];
+    g.throughput(Throughput::Elements(n as u64));
+    for a in Activation::ALL {
+        let f = format!("{a:?}").to_lowercase();
+        RowMeta::new(name, &f, "64Ki")
+            .throughput("Melem/s", n as f64)
+            .note(format!("Activation::{a:?}.apply_to, 64 Ki f32 in L2"))
+            .record();
+        g.bench_function(BenchmarkId::new(&f, "64Ki"), |b| {
+            b.iter(|| a.apply_to(black_box(&x), &mut y, Par::Seq).unwrap())
+        });
+        let naive_name = format!("{f}_naive");
+        RowMeta::new(name, &naive_name, "64Ki")
+            .throughput("Melem/s", n as f64)
+            .note(format!(
+                "{a:?} in scalar std math, one value at a time (the naive form)"
+            ))
+            .record();
+        g.bench_function(BenchmarkId::new(&naive_name, "64Ki"), |b| {
+            b.iter(|| {
+                for (y, &x) in y.iter_mut().zip(black_box(&x)) {
+                    *y = naive(a, x);
+                }
+            })
+        });
+    }
+    for kind in [ExpKind::Exact, ExpKind::Fast] {
+        let f = format!("exp_{kind:?}").to_lowercase();
+        RowMeta::new(name, &f, "64Ki")
+            .throughput("Melem/s", n as f64)
+            .note(format!("act::exp_in_place(ExpKind::{kind:?})"))
+            .record();
+        let mut z = values(n);
+        g.bench_function(BenchmarkId::new(&f, "64Ki"), |b| {
+            b.iter(|| {
+                z.copy_from_slice(&x);
+                act::exp_in_place(black_box(&mut z), kind, Par::Seq).unwrap()
+            })
+        });
+    }
+    RowMeta::new(name, "exp_naive", "64Ki")
+        .throughput("Melem/s", n as f64)
+        .note("f32::exp one value at a time")
+        .record();
+    g.bench_function(BenchmarkId::new("exp_naive", "64Ki"), |b| {
+        b.iter(|| {
+            for (y, &x) in y.iter_mut().zip(black_box(&x)) {
+                *y = x.exp();
+            }
+        })
+    });
+    g.finish();
+}
+
+fn softmax_naive(x: &mut [f32], cols: usize) {
+    for row in x.chunks_exact_mut(cols) {
+        let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let mut s = 0.0;
+        for v in row.iter_mut() {
+            *v = (*v - m).exp();
+            s += *v;
+        }
+        for v in row.iter_mut() {
+            *v /= s;
+        }
+    }
+}
+
+fn softmax_bench(c: &mut Criterion) {
+    let name = "nn/softmax_1t";
+    let mut g = c.benchmark_group(name);
+    for (rows, cols) in [(64usize, 4096usize), (1, 128_256)] {
+        let label = format!("{rows}x{cols}");
+        let n = rows * cols;
+        let x = values(n);
+        let mut y = x.clone();
+        g.throughput(Throughput::Elements(n as u64));
+        for (f, kind) in [
+            ("exact", Some(ExpKind::Exact)),
+            ("fast", Some(ExpKind::Fast)),
+            ("naive", None),
+        ] {
+            let note = match kind {
+                Some(k) => format!("softmax::softmax_rows(ExpKind::{k:?})"),
+                None => "scalar max, f32::exp and divide, one value at a time".to_owned(),
+            };
+            RowMeta::new(name, f, &label)
+                .throughput("Melem/s", n as f64)
+                .note(note)
+                .record();
+            g.bench_function(BenchmarkId::new(f, &label), |b| {
+                b.iter(|| {
+                    y.copy_from_slice(&x);
+                    match kind {
+                        Some(k) => {
+                            softmax::softmax_rows(black_box(&mut y), cols, k, Par::Seq).unwrap()
+                        }
+                        None => softmax_naive(black_box(&mut y), cols),
+                    }
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+/// The norms: name, note, call on `(x, delta, gamma, beta, y)`.
+type NormOp = (
+    &'static str,
+    &'static str,
+    fn(&mut [f32], &[f32], &[f32], &[f32], &mut [f32], Par),
+);
+
+fn norm_ops() -> [NormOp; 4] {
+    [
+        ("rms_norm", "norm::rms_norm (x -> y)", |x, _, g, _, y, p| {
+            norm::rms_norm(x, g, 1e-5, y, p).unwrap()
+        }),
+        (
+            "add_rms_norm",
+            "norm::add_rms_norm (residual += delta, y = RMSNorm; reads two arrays)",
+            |x, d, g, _, y, p| norm::add_rms_norm(x, d, g, 1e-5, y, p).unwrap(),
+        ),
+        (
+            "layer_norm",
+            "norm::layer_norm (x -> y)",
+            |x, _, g, b, y, p| norm::layer_norm(x, g, b, 1e-5, y, p).unwrap(),
+        ),
+        (
+            "rms_norm_quantize",
+            "norm::rms_norm_quantize (x -> int8 per token)",
+            |x, _, g, _, _, p| {
+                black_box(norm::rms_norm_quantize(x, g, 1e-5, p).unwrap());
+            },
+        ),
+    ]
+}
+
+fn norms(c: &mut Criterion, dram: bool, all: bool) {
+    let (par, t) = cores(all);
+    let where_ = if dram { "dram" } else { "l2" };
+    let name = format!("nn/norm_{where_}_{t}");
+    let mut g = c.benchmark_group(&name);
+    g.sample_size(10);
+    let cols = 2560;
+    let n = if dram { SLICE / cols * cols } else { 64 * cols };
+    let slices = if dram {
+        ROTATION_BYTES.div_ceil(4 * n)
+    } else {
+        1
+    };
+    let mut x = values(slices * n);
+    let d = values(n);
+    let gamma = values(cols);
+    let beta = values(cols);
+    let mut y = vec![0f32; n];
+    let label = format!("{}x{cols}", n / cols);
+    for (f, note, op) in norm_ops() {
+        let bytes = copy_bytes(f, n);
+        g.throughput(Throughput::Bytes(bytes as u64));
+        let limit = if dram {
+            format!("dram_copy/{t}")
+        } else {
+            format!("l2_copy/{t}")
+        };
+        RowMeta::new(&name, f, &label)
+            .throughput("GB/s", bytes)
+            .limit(&limit)
+            .note(format!("{note}; rows of 2560; copy-equivalent bytes"))
+            .record();
+        let mut i = 0;
+        g.bench_function(BenchmarkId::new(f, &label), |b| {
+            b.iter(|| {
+                i = (i + 1) % slices;
+                op(
+                    black_box(&mut x[i * n..(i + 1) * n]),
+                    &d,
+                    &gamma,
+                    &beta,
+                    &mut y,
+                    par,
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
+fn reductions(c: &mut Criterion, all: bool) {
+    let (par, t) = cores(all);
+    let name = format!("nn/reduce_dram_{t}");
+    let mut g = c.benchmark_group(&name);
+    g.sample_size(10);
+    let slices = ROTATION_BYTES.div_ceil(4 * SLICE);
+    let x = values(slices * SLICE);
+    type Reduce = fn(&[f32], &[f32], Par) -> f32;
+    let ops: [(&str, &str, Reduce); 4] = [
+        ("sum", "reduce::sum (blocked pairwise)", |x, _, p| {
+            reduce::sum(x, p).unwrap()
+        }),
+        (
+            "sum_compensated",
+            "reduce::sum_compensated (Neumaier)",
+            |x, _, p| reduce::sum_compensated(x, p).unwrap(),
+        ),
+        ("dot", "reduce::dot (two slices)", |x, y, p| {
+            reduce::dot(x, y, p).unwrap()
+        }),
+        ("max", "reduce::max (NaN-propagating)", |x, _, p| {
+            reduce::max(x, p).unwrap()
+        }),
+    ];
+    for (f, note, op) in ops {
+        let bytes = if f == "dot" { 8 * SLICE } else { 4 * SLICE } as f64;
+        g.throughput(Throughput::Bytes(bytes as u64));
+        RowMeta::new(&name, f, "64MiB")
+            .throughput("GB/s", bytes)
+            .limit(&format!("dram_read/{t}"))
+            .note(format!(
+                "{note} of the next 64 MiB of a 2.2 GiB buffer; bytes read"
+            ))
+            .record();
+        let mut i = 0;
+        g.bench_function(BenchmarkId::new(f, "64MiB"), |b| {
+            b.iter(|| {
+                i = (i + 2) % slices;
+                let j = (i + 1) % slices;
+                black_box(op(&x[i * SLICE..][..SLICE], &x[j * SLICE..][..SLICE], par))
+            })
+        });
+    }
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    elementwise_l2(c);
+    activations(c);
+    softmax_bench(c);
+    norms(c, false, false);
+    for all in [false, true] {
+        elementwise_dram(c, all);
+        reductions(c, all);
+        norms(c, true, all);
+    }
+}
+
+criterion_group! {
+    name = nn;
+    config = criterion_config();
+    targets = benches
+}
+criterion_main!(nn);
