@@ -9,7 +9,9 @@
 //!   file), each iteration on the next of enough copies to exceed 2 GiB; weight bytes read per
 //!   second against `dram_read`. `f16_avx2` forces the AVX2 + F16C path; `bf16` is
 //!   `gemm_bf16` (bf16 activations: `vdpbf16ps` where AVX-512 BF16 exists), `bf16_f32` is
-//!   `gemm_bf16_f32` (f32 activations).
+//!   `gemm_bf16_f32` (f32 activations). `read` sums the same bytes (`bitnet_nn::reduce::sum`)
+//!   in the same rotation: each row's speedup over it is its fraction of this minute's
+//!   bandwidth.
 //! - `float16/gemm_*`: `m` tokens on 2560 x 2560 and 6912 x 2560; 2 flops per weight and
 //!   token, `bf16` against the `vdpbf16ps` peak (`bf16_dot_avx512`, where present), the others
 //!   against the f32 FMA peak; `f32_packed` is the
@@ -111,10 +113,33 @@ fn gemv_dram(c: &mut Criterion, all: bool) {
         if ConvertPath::Avx2.available().unwrap() && best != ConvertPath::Avx2 {
             kinds.push((Kind::F16, ConvertPath::Avx2, "f16_avx2"));
         }
+        // The same-minute reference: a plain read of the same bytes. The host's DRAM bandwidth
+        // drifts by tens of percent between minutes, so the limit measured at the start of the
+        // run is not always what these rows met.
+        RowMeta::new(&name, "read", &label)
+            .throughput("GB/s", one as f64)
+            .limit(&format!("dram_read/{t}"))
+            .note("bitnet_nn::reduce::sum over the same weight bytes (as f32), same rotation: the bandwidth of this minute")
+            .record();
+        let mut i = 0;
+        g.bench_function(BenchmarkId::new("read", &label), |b| {
+            b.iter(|| {
+                i = (i + 1) % copies;
+                let bytes = &w[i];
+                assert!((bytes.as_ptr() as usize).is_multiple_of(4));
+                // SAFETY: the copy's rows*k f16 (an even count) are rows*k/2 f32 of plain bits at
+                // a 4-byte aligned address (asserted), borrowed for the call.
+                let as_f32 = unsafe {
+                    std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), bytes.len() / 2)
+                };
+                black_box(bitnet_nn::reduce::sum(as_f32, par).unwrap())
+            })
+        });
         for (kind, path, f) in kinds {
             RowMeta::new(&name, f, &label)
                 .throughput("GB/s", one as f64)
                 .limit(&format!("dram_read/{t}"))
+                .speedup_over("read")
                 .note(format!(
                     "{}, 1 token; weight bytes read per second, rotating {copies} copies ({:.1} GiB)",
                     kind.call(path),
