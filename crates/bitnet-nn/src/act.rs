@@ -278,3 +278,28 @@ pub fn add_relu_assign(acc: &mut [f32], b: &[f32], par: Par) -> Result<(), NnErr
 pub fn add_relu_to(a: &[f32], b: &[f32], out: &mut [f32], par: Par) -> Result<(), NnError> {
     map::binary_to(Add { relu: true }, a, b, out, par)
 }
+
+/// `y += a · x` on `level` (used by the attention kernels).
+pub(crate) fn axpy(level: bitnet_simd::Level, a: f32, x: &[f32], y: &mut [f32]) {
+    struct Axpy<'a> {
+        a: f32,
+        x: &'a [f32],
+        y: &'a mut [f32],
+    }
+    impl pulp::WithSimd for Axpy<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, simd: S) {
+            let av = simd.splat_f32s(self.a);
+            let (xv, xt) = S::as_simd_f32s(self.x);
+            let (yv, yt) = S::as_mut_simd_f32s(self.y);
+            for (y, &x) in yv.iter_mut().zip(xv) {
+                *y = simd.mul_add_e_f32s(av, x, *y);
+            }
+            for (y, &x) in yt.iter_mut().zip(xt) {
+                *y = self.a.mul_add(x, *y);
+            }
+        }
+    }
+    level.run(Axpy { a, x, y });
+}

@@ -11,6 +11,9 @@
 //!   thread.
 //! - [`softmax`]: softmax and log-softmax of matrix rows, in place, with the exact or fast `exp`.
 //! - [`norm`]: RMSNorm, LayerNorm, the residual add + RMSNorm and RMSNorm + int8 quantization.
+//! - [`rope`]: rotary position embedding, half-split and interleaved.
+//! - [`attention`]: a KV cache (f32 or f16), flash-style and naive scaled dot-product attention,
+//!   causal and grouped-query.
 //!
 //! Error bounds: the activations and `exp` in [`act`] (a table, with the measured errors), the
 //! reductions in [`reduce`], softmax in [`softmax`], the norms in [`norm`].
@@ -18,12 +21,14 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod act;
+pub mod attention;
 mod error;
 mod map;
 mod math;
 pub mod norm;
 pub mod reduce;
 pub mod reference;
+pub mod rope;
 pub mod softmax;
 
 pub use act::{Activation, ExpKind};

@@ -86,3 +86,92 @@ pub fn layer_norm(row: &[f32], gamma: &[f32], beta: &[f32], eps: f32) -> (Vec<f6
         .collect();
     (y, mean, sd)
 }
+
+/// RoPE in f64 (see [`crate::rope`]): `x` is `tokens × heads × head_dim`, token `t` at `pos0 + t`.
+pub fn rope(
+    x: &[f32],
+    heads: usize,
+    head_dim: usize,
+    pos0: usize,
+    theta: f32,
+    style: crate::rope::RopeStyle,
+) -> Vec<f64> {
+    let half = head_dim / 2;
+    let mut y: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    for (n, head) in y.chunks_exact_mut(head_dim).enumerate() {
+        let pos = (pos0 + n / heads) as f64;
+        for i in 0..half {
+            let a = pos * f64::from(theta).powf(-2.0 * i as f64 / head_dim as f64);
+            // The kernels round cos and sin to f32; so does the reference.
+            let (c, s) = (f64::from(a.cos() as f32), f64::from(a.sin() as f32));
+            let (p, q) = match style {
+                crate::rope::RopeStyle::HalfSplit => (i, i + half),
+                crate::rope::RopeStyle::Interleaved => (2 * i, 2 * i + 1),
+            };
+            let (x1, x2) = (head[p], head[q]);
+            head[p] = x1 * c - x2 * s;
+            head[q] = x2 * c + x1 * s;
+        }
+    }
+    y
+}
+
+/// Attention in f64 (see [`crate::attention`]) of `tokens` queries against `len` cached
+/// positions: `q` is `tokens × heads × d`, `k` and `v` are `len × kv_heads × d` (as appended,
+/// already rounded to the cache's storage). Returns per output element `(ô, Σⱼ pⱼ |vⱼ|)` and
+/// the largest `scale · Σ |q k|` of any score.
+#[allow(clippy::too_many_arguments)]
+pub fn attention(
+    q: &[f32],
+    tokens: usize,
+    heads: usize,
+    kv_heads: usize,
+    d: usize,
+    k: &[f32],
+    v: &[f32],
+    causal: bool,
+) -> (Vec<(f64, f64)>, f64) {
+    let len = k.len() / (kv_heads * d);
+    let group = heads / kv_heads;
+    let scale = 1.0 / (d as f64).sqrt();
+    let mut out = vec![(0.0, 0.0); tokens * heads * d];
+    let mut max_mag = 0f64;
+    for t in 0..tokens {
+        let n = if causal { len - tokens + t + 1 } else { len };
+        for h in 0..heads {
+            let g = h / group;
+            let qv = &q[(t * heads + h) * d..][..d];
+            let key = |j: usize| &k[(j * kv_heads + g) * d..][..d];
+            let val = |j: usize| &v[(j * kv_heads + g) * d..][..d];
+            let s: Vec<f64> = (0..n)
+                .map(|j| {
+                    let kj = key(j);
+                    let mag: f64 = qv
+                        .iter()
+                        .zip(kj)
+                        .map(|(&a, &b)| (f64::from(a) * f64::from(b)).abs())
+                        .sum();
+                    max_mag = max_mag.max(mag * scale);
+                    qv.iter()
+                        .zip(kj)
+                        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                        .sum::<f64>()
+                        * scale
+                })
+                .collect();
+            let m = s.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+            let e: Vec<f64> = s.iter().map(|&x| (x - m).exp()).collect();
+            let l: f64 = e.iter().sum();
+            for i in 0..d {
+                let (mut o, mut w) = (0.0, 0.0);
+                for (j, &ej) in e.iter().enumerate() {
+                    let vj = f64::from(val(j)[i]);
+                    o += ej / l * vj;
+                    w += ej / l * vj.abs();
+                }
+                out[(t * heads + h) * d + i] = (o, w);
+            }
+        }
+    }
+    (out, max_mag)
+}
