@@ -15,11 +15,21 @@
 //!   RMSNorm + int8 quantization on rows of 2560 (BitNet b1.58's hidden size), 64 rows in L2 or
 //!   rotating 64 MiB slices from DRAM: copy-equivalent bytes per second against `l2_copy` /
 //!   `dram_copy`.
+//! - `nn/attention_decode_{1t,all}`: one query against a KV cache of 512, 2048 and 4096
+//!   positions, BitNet b1.58's 20 query / 5 KV heads of 128, f32 and f16 caches, flash-style;
+//!   each iteration on the next of enough caches to exceed 1 GiB (a layer's cache is not in
+//!   cache when its turn comes): KV bytes read per second against `dram_read`.
+//! - `nn/attention_prefill_{1t,all}`: 512 causal queries on an empty-then-filled f32 cache,
+//!   flash-style against naive: GFLOP/s (4 · head_dim flops per query-key pair) against the
+//!   f32 FMA peak.
+//! - `nn/rope_1t`: RoPE of 64 tokens × 20 heads × 128, both styles: values per second.
 
 use std::hint::black_box;
 
 use bitnet_benches::{RowMeta, criterion_config};
 use bitnet_nn::act::{self, Activation, ExpKind};
+use bitnet_nn::attention::{self, KvCache, KvStorage};
+use bitnet_nn::rope::{Rope, RopeStyle};
 use bitnet_nn::{Par, norm, reduce, softmax};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -397,15 +407,124 @@ fn reductions(c: &mut Criterion, all: bool) {
     g.finish();
 }
 
+const HEADS: usize = 20;
+const KV_HEADS: usize = 5;
+const HEAD_DIM: usize = 128;
+
+/// A cache of `len` positions filled with fixed values.
+fn filled_cache(len: usize, storage: KvStorage) -> KvCache {
+    let mut cache = KvCache::new(KV_HEADS, HEAD_DIM, len, storage).unwrap();
+    let kv = values(len * KV_HEADS * HEAD_DIM);
+    cache.append(&kv, &kv).unwrap();
+    cache
+}
+
+fn attention_decode(c: &mut Criterion, all: bool) {
+    let (par, t) = cores(all);
+    let name = format!("nn/attention_decode_{t}");
+    let mut g = c.benchmark_group(&name);
+    g.sample_size(10);
+    let q = values(HEADS * HEAD_DIM);
+    let mut out = vec![0f32; q.len()];
+    for len in [512usize, 2048, 4096] {
+        for (f, storage) in [("flash_f32", KvStorage::F32), ("flash_f16", KvStorage::F16)] {
+            let one = filled_cache(len, storage);
+            let bytes = 2 * len * KV_HEADS * HEAD_DIM * one.element_bytes();
+            let copies = (1usize << 30).div_ceil(bytes).max(2);
+            let caches: Vec<KvCache> = vec![one; copies];
+            let label = format!("ctx{len}");
+            g.throughput(Throughput::Bytes(bytes as u64));
+            RowMeta::new(&name, f, &label)
+                .throughput("GB/s", bytes as f64)
+                .limit(&format!("dram_read/{t}"))
+                .note(format!(
+                    "attention::attention, 1 query, 20/5 heads of 128, {storage:?} cache; K and V bytes read per second, rotating {copies} caches"
+                ))
+                .record();
+            let mut i = 0;
+            g.bench_function(BenchmarkId::new(f, &label), |b| {
+                b.iter(|| {
+                    i = (i + 1) % copies;
+                    attention::attention(&q, 1, HEADS, &caches[i], true, black_box(&mut out), par)
+                        .unwrap()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn attention_prefill(c: &mut Criterion, all: bool) {
+    let (par, t) = cores(all);
+    let name = format!("nn/attention_prefill_{t}");
+    let mut g = c.benchmark_group(&name);
+    g.sample_size(10);
+    let tokens = 512;
+    let cache = filled_cache(tokens, KvStorage::F32);
+    let q = values(tokens * HEADS * HEAD_DIM);
+    let mut out = vec![0f32; q.len()];
+    let pairs = (tokens * (tokens + 1) / 2 * HEADS) as f64;
+    let flops = 4.0 * HEAD_DIM as f64 * pairs;
+    g.throughput(Throughput::Elements(flops as u64));
+    for (f, naive) in [("flash", false), ("naive", true)] {
+        RowMeta::new(&name, f, "512 tokens")
+            .throughput("GFLOP/s", flops)
+            .limit(&bitnet_benches::fma_peak(t))
+            .note(format!(
+                "attention::attention{}, 512 causal queries, 20/5 heads of 128; 4 x 128 flops per query-key pair",
+                if naive { "_naive (materialised scores)" } else { " (flash-style)" }
+            ))
+            .record();
+        g.bench_function(BenchmarkId::new(f, "512 tokens"), |b| {
+            b.iter(|| {
+                if naive {
+                    attention::attention_naive(&q, tokens, HEADS, &cache, true, &mut out, par)
+                } else {
+                    attention::attention(&q, tokens, HEADS, &cache, true, &mut out, par)
+                }
+                .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+fn rope(c: &mut Criterion) {
+    let name = "nn/rope_1t";
+    let mut g = c.benchmark_group(name);
+    let n = 64 * HEADS * HEAD_DIM;
+    let mut x = values(n);
+    g.throughput(Throughput::Elements(n as u64));
+    for (f, style) in [
+        ("half_split", RopeStyle::HalfSplit),
+        ("interleaved", RopeStyle::Interleaved),
+    ] {
+        let r = Rope::new(HEAD_DIM, 500_000.0, style).unwrap();
+        RowMeta::new(name, f, "64x20x128")
+            .throughput("Melem/s", n as f64)
+            .note(format!(
+                "Rope::apply ({style:?}), theta 500000, positions 1000.."
+            ))
+            .record();
+        g.bench_function(BenchmarkId::new(f, "64x20x128"), |b| {
+            b.iter(|| r.apply(black_box(&mut x), HEADS, 1000, Par::Seq).unwrap())
+        });
+    }
+    g.finish();
+}
+
 fn benches(c: &mut Criterion) {
     elementwise_l2(c);
     activations(c);
     softmax_bench(c);
     norms(c, false, false);
+    rope(c);
     for all in [false, true] {
         elementwise_dram(c, all);
         reductions(c, all);
         norms(c, true, all);
+        attention_decode(c, all);
+        attention_prefill(c, all);
     }
 }
 
