@@ -178,7 +178,7 @@ fn activations(c: &mut Criterion) {
     for a in Activation::ALL {
         let f = format!("{a:?}").to_lowercase();
         RowMeta::new(name, &f, "64Ki")
-            .throughput("Melem/s", n as f64)
+            .throughput("Gelem/s", n as f64)
             .note(format!("Activation::{a:?}.apply_to, 64 Ki f32 in L2"))
             .record();
         g.bench_function(BenchmarkId::new(&f, "64Ki"), |b| {
@@ -186,7 +186,7 @@ fn activations(c: &mut Criterion) {
         });
         let naive_name = format!("{f}_naive");
         RowMeta::new(name, &naive_name, "64Ki")
-            .throughput("Melem/s", n as f64)
+            .throughput("Gelem/s", n as f64)
             .note(format!(
                 "{a:?} in scalar std math, one value at a time (the naive form)"
             ))
@@ -202,7 +202,7 @@ fn activations(c: &mut Criterion) {
     for kind in [ExpKind::Exact, ExpKind::Fast] {
         let f = format!("exp_{kind:?}").to_lowercase();
         RowMeta::new(name, &f, "64Ki")
-            .throughput("Melem/s", n as f64)
+            .throughput("Gelem/s", n as f64)
             .note(format!("act::exp_in_place(ExpKind::{kind:?})"))
             .record();
         let mut z = values(n);
@@ -214,7 +214,7 @@ fn activations(c: &mut Criterion) {
         });
     }
     RowMeta::new(name, "exp_naive", "64Ki")
-        .throughput("Melem/s", n as f64)
+        .throughput("Gelem/s", n as f64)
         .note("f32::exp one value at a time")
         .record();
     g.bench_function(BenchmarkId::new("exp_naive", "64Ki"), |b| {
@@ -260,7 +260,7 @@ fn softmax_bench(c: &mut Criterion) {
                 None => "scalar max, f32::exp and divide, one value at a time".to_owned(),
             };
             RowMeta::new(name, f, &label)
-                .throughput("Melem/s", n as f64)
+                .throughput("Gelem/s", n as f64)
                 .note(note)
                 .record();
             g.bench_function(BenchmarkId::new(f, &label), |b| {
@@ -501,7 +501,7 @@ fn rope(c: &mut Criterion) {
     ] {
         let r = Rope::new(HEAD_DIM, 500_000.0, style).unwrap();
         RowMeta::new(name, f, "64x20x128")
-            .throughput("Melem/s", n as f64)
+            .throughput("Gelem/s", n as f64)
             .note(format!(
                 "Rope::apply ({style:?}), theta 500000, positions 1000.."
             ))
