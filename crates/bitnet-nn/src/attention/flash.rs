@@ -42,9 +42,8 @@ pub(super) fn run(
     let tasks = cache.kv_heads() * blocks;
     let shared = SharedOut::new(out.as_mut_ptr());
     let scale = 1.0 / (d as f32).sqrt();
-    let errors = std::sync::Mutex::new(None);
     let work = (len * d * cache.element_bytes() * 2).saturating_mul(blocks * group);
-    par.for_bytes(work).for_each_task(tasks, |task| {
+    super::try_tasks(par.for_bytes(work), tasks, |task| {
         let (g, b) = (task / blocks, task % blocks);
         let t_range = b * QUERY_BLOCK..tokens.min((b + 1) * QUERY_BLOCK);
         let nq = t_range.len() * group;
@@ -65,13 +64,8 @@ pub(super) fn run(
             ) {
                 (Some(k), Some(v)) => (k, v),
                 _ => {
-                    let read = cache
-                        .read(false, g, j0..j0 + jn, k_tile)
-                        .and_then(|_| cache.read(true, g, j0..j0 + jn, v_tile));
-                    if let Err(e) = read {
-                        *errors.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-                        return;
-                    }
+                    cache.read(false, g, j0..j0 + jn, k_tile)?;
+                    cache.read(true, g, j0..j0 + jn, v_tile)?;
                     (&k_tile[..jn * d], &v_tile[..jn * d])
                 }
             };
@@ -112,11 +106,8 @@ pub(super) fn run(
                 }
             }
         }
-    });
-    match errors.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+        Ok(())
+    })
 }
 
 /// One query against one tile of `k.len() / d` keys: updates `(m, l)` and `o` (module docs).

@@ -94,6 +94,28 @@ pub fn attention_naive(
     naive::run(q, tokens, heads, group, cache, causal, out, par)
 }
 
+/// Runs the fallible `task(i)` for `i` in `0..n` on `par` and returns the first error any
+/// returned (tasks after an error still run).
+fn try_tasks(
+    par: Par,
+    n: usize,
+    task: impl Fn(usize) -> Result<(), NnError> + Sync,
+) -> Result<(), NnError> {
+    let first = std::sync::Mutex::new(None);
+    par.for_each_task(n, |i| {
+        if let Err(e) = task(i) {
+            first
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(e);
+        }
+    });
+    match first.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// Positions query `t` of `tokens` sees in a cache of `len`.
 fn visible(len: usize, tokens: usize, t: usize, causal: bool) -> usize {
     if causal { len - tokens + t + 1 } else { len }

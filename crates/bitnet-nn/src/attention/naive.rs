@@ -24,10 +24,9 @@ pub(super) fn run(
     let (d, len) = (cache.head_dim(), cache.len());
     let shared = SharedOut::new(out.as_mut_ptr());
     let scale = 1.0 / (d as f32).sqrt();
-    let errors = std::sync::Mutex::new(None);
     let work = (len * d * 8).saturating_mul(tokens.max(1));
-    par.for_bytes(work * heads).for_each_task(heads, |h| {
-        let result = (|| -> Result<(), NnError> {
+    super::try_tasks(par.for_bytes(work * heads), heads, |h| {
+        {
             let g = h / group;
             let mut k = vec![0f32; len * d];
             let mut v = vec![0f32; len * d];
@@ -51,15 +50,8 @@ pub(super) fn run(
                 }
             }
             Ok(())
-        })();
-        if let Err(e) = result {
-            *errors.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
         }
-    });
-    match errors.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    })
 }
 
 /// [`dot`] on a level.
