@@ -12,7 +12,7 @@
 //! - `nn/softmax_1t`: softmax rows of 4096 (64 rows, in L2) and one row of 128256 (the logits
 //!   of a BitNet b1.58 vocabulary), exact and fast `exp`, against the naive scalar form.
 //! - `nn/norm_l2_1t`, `nn/norm_dram_{1t,all}`: RMSNorm, residual add + RMSNorm, LayerNorm and
-//!   RMSNorm + int8 quantization on rows of 2560 (BitNet b1.58's hidden size), 64 rows in L2 or
+//!   RMSNorm + int8 quantization on rows of 2560 (BitNet b1.58's hidden size), 16 rows in L2 or
 //!   rotating 64 MiB slices from DRAM: copy-equivalent bytes per second against `l2_copy` /
 //!   `dram_copy`.
 //! - `nn/attention_decode_{1t,all}`: one query against a KV cache of 512, 2048 and 4096
@@ -318,7 +318,8 @@ fn norms(c: &mut Criterion, dram: bool, all: bool) {
     let mut g = c.benchmark_group(&name);
     g.sample_size(10);
     let cols = 2560;
-    let n = if dram { SLICE / cols * cols } else { 64 * cols };
+    // In L2: 16 rows, 160 KiB of x and of y.
+    let n = if dram { SLICE / cols * cols } else { 16 * cols };
     let slices = if dram {
         ROTATION_BYTES.div_ceil(4 * n)
     } else {

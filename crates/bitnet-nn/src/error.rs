@@ -36,6 +36,9 @@ pub enum NnError {
     /// The requested or active ISA level cannot run here.
     #[error(transparent)]
     Isa(#[from] bitnet_simd::IsaError),
+    /// An error of a `bitnet-gemm` call (a convolution's GEMM).
+    #[error(transparent)]
+    Gemm(#[from] bitnet_gemm::GemmError),
     /// An error of the `bitnet-quant` step of a fused operation.
     #[error(transparent)]
     Quant(#[from] bitnet_quant::QuantError),

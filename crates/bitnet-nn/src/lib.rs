@@ -14,6 +14,7 @@
 //! - [`rope`]: rotary position embedding, half-split and interleaved.
 //! - [`attention`]: a KV cache (f32 or f16), flash-style and naive scaled dot-product attention,
 //!   causal and grouped-query.
+//! - [`conv`]: 2-D convolution, direct, im2col + GEMM and Winograd F(2×2, 3×3).
 //!
 //! Error bounds: the activations and `exp` in [`act`] (a table, with the measured errors), the
 //! reductions in [`reduce`], softmax in [`softmax`], the norms in [`norm`].
@@ -22,6 +23,7 @@
 
 pub mod act;
 pub mod attention;
+pub mod conv;
 mod error;
 mod map;
 mod math;

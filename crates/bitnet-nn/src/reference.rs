@@ -175,3 +175,51 @@ pub fn attention(
     }
     (out, max_mag)
 }
+
+/// 2-D convolution in f64 (see [`crate::conv`]): per output `(ŷ, Σ |w x|)`.
+pub fn conv2d(
+    shape: &crate::conv::Conv2d,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+) -> Vec<(f64, f64)> {
+    let (oh, ow) = shape.output_hw().expect("a valid shape");
+    let crate::conv::Conv2d {
+        batch,
+        in_ch: c,
+        height: h,
+        width: wd,
+        out_ch: o,
+        kh,
+        kw,
+        stride: s,
+        pad: p,
+    } = *shape;
+    let mut y = Vec::with_capacity(batch * o * oh * ow);
+    for n in 0..batch {
+        for oc in 0..o {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut acc = bias.map_or(0.0, |b| f64::from(b[oc]));
+                    let mut mag = acc.abs();
+                    for ic in 0..c {
+                        for u in 0..kh {
+                            for v in 0..kw {
+                                let (r, q) = (i * s + u, j * s + v);
+                                if r < p || q < p || r - p >= h || q - p >= wd {
+                                    continue;
+                                }
+                                let xv = f64::from(x[((n * c + ic) * h + r - p) * wd + q - p]);
+                                let wv = f64::from(w[((oc * c + ic) * kh + u) * kw + v]);
+                                acc += wv * xv;
+                                mag += (wv * xv).abs();
+                            }
+                        }
+                    }
+                    y.push((acc, mag));
+                }
+            }
+        }
+    }
+    y
+}
