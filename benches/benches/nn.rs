@@ -23,12 +23,16 @@
 //!   flash-style against naive: GFLOP/s (4 · head_dim flops per query-key pair) against the
 //!   f32 FMA peak.
 //! - `nn/rope_1t`: RoPE of 64 tokens × 20 heads × 128, both styles: values per second.
+//! - `nn/conv3x3_{1t,all}`: 3×3 convolutions, padding 1, batch 1, on common CNN layer sizes
+//!   (64 channels at 56², 128 at 28², 256 at 14²): Winograd F(2×2, 3×3), im2col + GEMM and
+//!   direct; direct-equivalent GFLOP/s (2·O·C·9 per output pixel) against the f32 FMA peak.
 
 use std::hint::black_box;
 
 use bitnet_benches::{RowMeta, criterion_config};
 use bitnet_nn::act::{self, Activation, ExpKind};
 use bitnet_nn::attention::{self, KvCache, KvStorage};
+use bitnet_nn::conv::{self, Conv2d};
 use bitnet_nn::rope::{Rope, RopeStyle};
 use bitnet_nn::{Par, norm, reduce, softmax};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -514,6 +518,70 @@ fn rope(c: &mut Criterion) {
     g.finish();
 }
 
+fn conv3x3(c: &mut Criterion, all: bool) {
+    let (par, t) = cores(all);
+    let name = format!("nn/conv3x3_{t}");
+    let mut g = c.benchmark_group(&name);
+    g.sample_size(10);
+    for (ch, hw) in [(64usize, 56usize), (128, 28), (256, 14)] {
+        let shape = Conv2d {
+            batch: 1,
+            in_ch: ch,
+            height: hw,
+            width: hw,
+            out_ch: ch,
+            kh: 3,
+            kw: 3,
+            stride: 1,
+            pad: 1,
+        };
+        let (xl, wl, yl) = shape.lens().unwrap();
+        let (x, w, b) = (values(xl), values(wl), values(ch));
+        let mut y = vec![0f32; yl];
+        let flops = 2.0 * (ch * ch * 9 * hw * hw) as f64;
+        let label = format!("{ch}ch {hw}x{hw}");
+        g.throughput(Throughput::Elements(flops as u64));
+        type ConvFn = fn(
+            &Conv2d,
+            &[f32],
+            &[f32],
+            Option<&[f32]>,
+            &mut [f32],
+            Par,
+        ) -> Result<(), bitnet_nn::NnError>;
+        let kinds: [(&str, &str, ConvFn); 3] = [
+            (
+                "winograd",
+                "conv::conv2d_winograd (F(2x2,3x3), 16 GEMMs)",
+                conv::conv2d_winograd,
+            ),
+            (
+                "im2col",
+                "conv::conv2d_im2col (patches + one GEMM)",
+                conv::conv2d_im2col,
+            ),
+            (
+                "direct",
+                "conv::conv2d_direct (the loops)",
+                conv::conv2d_direct,
+            ),
+        ];
+        for (f, note, run) in kinds {
+            RowMeta::new(&name, f, &label)
+                .throughput("GFLOP/s", flops)
+                .limit(&bitnet_benches::fma_peak(t))
+                .note(format!(
+                    "{note}; direct-equivalent flops, 2 x O x C x 9 per output pixel"
+                ))
+                .record();
+            g.bench_function(BenchmarkId::new(f, &label), |bch| {
+                bch.iter(|| run(&shape, &x, &w, Some(&b), black_box(&mut y), par).unwrap())
+            });
+        }
+    }
+    g.finish();
+}
+
 fn benches(c: &mut Criterion) {
     elementwise_l2(c);
     activations(c);
@@ -526,6 +594,7 @@ fn benches(c: &mut Criterion) {
         norms(c, true, all);
         attention_decode(c, all);
         attention_prefill(c, all);
+        conv3x3(c, all);
     }
 }
 
