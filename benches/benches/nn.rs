@@ -9,6 +9,9 @@
 //!   same buffer: bytes read per second against `dram_read`.
 //! - `nn/activations_1t`: every activation on 64 Ki values in L2, elements per second, next to
 //!   the naive scalar form (`std` math, one value at a time) of the same function.
+//!   The log's lookup-table forms (sigmoid and GELU from a 1025-entry table over [−8, 8] with
+//!   linear interpolation, `*_lut`) run here too, with their largest error measured at setup in
+//!   the row's note; they are not part of the library (module docs of `bitnet_nn::act`).
 //! - `nn/softmax_1t`: softmax rows of 4096 (64 rows, in L2) and one row of 128256 (the logits
 //!   of a BitNet b1.58 vocabulary), exact and fast `exp`, against the naive scalar form.
 //! - `nn/norm_l2_1t`, `nn/norm_dram_{1t,all}`: RMSNorm, residual add + RMSNorm, LayerNorm and
@@ -172,6 +175,65 @@ fn naive(a: Activation, x: f32) -> f32 {
     }
 }
 
+/// The log's lookup-table activation: `f` tabulated at 1025 points over [−8, 8], linearly
+/// interpolated; below and above, the limits `below(x)` and `above(x)`.
+struct Lut {
+    table: Vec<f32>,
+    below: fn(f32) -> f32,
+    above: fn(f32) -> f32,
+}
+
+const LUT_LO: f32 = -8.0;
+const LUT_HI: f32 = 8.0;
+const LUT_STEPS: usize = 1024;
+
+impl Lut {
+    fn new(f: fn(f64) -> f64, below: fn(f32) -> f32, above: fn(f32) -> f32) -> Lut {
+        let h = f64::from(LUT_HI - LUT_LO) / LUT_STEPS as f64;
+        let table = (0..=LUT_STEPS)
+            .map(|i| f(f64::from(LUT_LO) + i as f64 * h) as f32)
+            .collect();
+        Lut {
+            table,
+            below,
+            above,
+        }
+    }
+
+    #[inline]
+    fn eval(&self, x: f32) -> f32 {
+        if x < LUT_LO {
+            return (self.below)(x);
+        }
+        if x >= LUT_HI {
+            return (self.above)(x);
+        }
+        let pos = (x - LUT_LO) * (LUT_STEPS as f32 / (LUT_HI - LUT_LO));
+        let i = (pos as usize).min(LUT_STEPS - 1);
+        let frac = pos - i as f32;
+        let (a, b) = (self.table[i], self.table[i + 1]);
+        frac.mul_add(b - a, a)
+    }
+
+    /// The largest absolute and relative error against `f` over 2^20 points of [−10, 10].
+    fn max_error(&self, f: fn(f64) -> f64) -> (f64, f64) {
+        let n = 1 << 20;
+        (0..=n).fold((0f64, 0f64), |(ea, er), i| {
+            let x = -10.0 + 20.0 * i as f32 / n as f32;
+            let (got, want) = (f64::from(self.eval(x)), f(f64::from(x)));
+            let e = (got - want).abs();
+            (
+                ea.max(e),
+                if want.abs() > 1e-30 {
+                    er.max(e / want.abs())
+                } else {
+                    er
+                },
+            )
+        })
+    }
+}
+
 fn activations(c: &mut Criterion) {
     let name = "nn/activations_1t";
     let mut g = c.benchmark_group(name);
@@ -199,6 +261,38 @@ fn activations(c: &mut Criterion) {
             b.iter(|| {
                 for (y, &x) in y.iter_mut().zip(black_box(&x)) {
                     *y = naive(a, x);
+                }
+            })
+        });
+    }
+    let sigmoid = |x: f64| bitnet_nn::reference::activation(Activation::Sigmoid, x);
+    let gelu = |x: f64| bitnet_nn::reference::activation(Activation::GeluErf, x);
+    let luts = [
+        (
+            "sigmoid_lut",
+            Activation::Sigmoid,
+            Lut::new(sigmoid, |_| 0.0, |_| 1.0),
+            sigmoid as fn(f64) -> f64,
+        ),
+        (
+            "geluerf_lut",
+            Activation::GeluErf,
+            Lut::new(gelu, |_| 0.0, |x| x),
+            gelu as fn(f64) -> f64,
+        ),
+    ];
+    for (f, a, lut, exact) in luts {
+        let (abs, rel) = lut.max_error(exact);
+        RowMeta::new(name, f, "64Ki")
+            .throughput("Gelem/s", n as f64)
+            .note(format!(
+                "the log's LUT {a:?}: 1025 entries over [-8, 8], linear interpolation, scalar; measured over 2^20 points of [-10, 10]: max abs error {abs:.2e}, max rel error {rel:.2e} (not in the library)"
+            ))
+            .record();
+        g.bench_function(BenchmarkId::new(f, "64Ki"), |b| {
+            b.iter(|| {
+                for (y, &x) in y.iter_mut().zip(black_box(&x)) {
+                    *y = lut.eval(x);
                 }
             })
         });
