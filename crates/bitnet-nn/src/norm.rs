@@ -226,10 +226,16 @@ struct Rms<'a> {
 /// `Σ v²` of a row, four accumulators.
 #[inline(always)]
 fn sum_squares<S: Simd>(simd: S, x: &[f32]) -> f32 {
-    let mut acc = [simd.splat_f32s(0.0); 4];
     let (xv, xt) = S::as_simd_f32s(x);
-    for (i, &v) in xv.iter().enumerate() {
-        acc[i % 4] = simd.mul_add_e_f32s(v, v, acc[i % 4]);
+    let mut acc = [simd.splat_f32s(0.0); 4];
+    let mut quads = xv.chunks_exact(4);
+    for q in &mut quads {
+        for (a, &v) in acc.iter_mut().zip(q) {
+            *a = simd.mul_add_e_f32s(v, v, *a);
+        }
+    }
+    for &v in quads.remainder() {
+        acc[0] = simd.mul_add_e_f32s(v, v, acc[0]);
     }
     if !xt.is_empty() {
         let v = simd.partial_load_f32s(xt);
