@@ -159,24 +159,33 @@ impl WithSimd for TileStep<'_> {
             (m - m_new).exp()
         };
         let l_new = l * c + s[..n].iter().sum::<f32>();
-        // o = o·c + Σ p_j v_j.
-        let (ov, ot) = S::as_mut_simd_f32s(o);
+        // o = o·c + Σ p_j v_j, four vectors of o at a time held in registers over the keys.
         let cv = simd.splat_f32s(c);
-        for x in ov.iter_mut() {
-            *x = simd.mul_f32s(*x, cv);
-        }
-        for x in ot.iter_mut() {
-            *x *= c;
-        }
-        for (j, vj) in v.chunks_exact(d).enumerate() {
-            let p = simd.splat_f32s(s[j]);
-            let (vv, vt) = S::as_simd_f32s(vj);
-            for (x, &y) in ov.iter_mut().zip(vv) {
-                *x = simd.mul_add_e_f32s(p, y, *x);
+        let (ov, ot) = S::as_mut_simd_f32s(o);
+        let lanes = size_of::<S::f32s>() / size_of::<f32>();
+        for (b, block) in ov.chunks_mut(4).enumerate() {
+            let mut acc = [simd.splat_f32s(0.0); 4];
+            for (a, &x) in acc.iter_mut().zip(block.iter()) {
+                *a = simd.mul_f32s(x, cv);
             }
-            for (x, &y) in ot.iter_mut().zip(vt) {
-                *x = s[j].mul_add(y, *x);
+            for (j, vj) in v.chunks_exact(d).enumerate() {
+                let p = simd.splat_f32s(s[j]);
+                let (vv, _) = S::as_simd_f32s(&vj[4 * b * lanes..]);
+                for (a, &y) in acc.iter_mut().zip(vv.iter().take(block.len())) {
+                    *a = simd.mul_add_e_f32s(p, y, *a);
+                }
             }
+            for (x, &a) in block.iter_mut().zip(&acc) {
+                *x = a;
+            }
+        }
+        let tail0 = d - ot.len();
+        for (i, x) in ot.iter_mut().enumerate() {
+            let mut acc = *x * c;
+            for (j, vj) in v.chunks_exact(d).enumerate() {
+                acc = s[j].mul_add(vj[tail0 + i], acc);
+            }
+            *x = acc;
         }
         (m_new, l_new)
     }
@@ -188,8 +197,15 @@ pub(super) fn dot<S: Simd>(simd: S, a: &[f32], b: &[f32]) -> f32 {
     let (av, at) = S::as_simd_f32s(a);
     let (bv, bt) = S::as_simd_f32s(b);
     let mut acc = [simd.splat_f32s(0.0); 4];
-    for (i, (&x, &y)) in av.iter().zip(bv).enumerate() {
-        acc[i % 4] = simd.mul_add_e_f32s(x, y, acc[i % 4]);
+    // Explicit groups of four, so that the accumulators stay in registers.
+    let (mut aq, mut bq) = (av.chunks_exact(4), bv.chunks_exact(4));
+    for (x4, y4) in (&mut aq).zip(&mut bq) {
+        for ((a, &x), &y) in acc.iter_mut().zip(x4).zip(y4) {
+            *a = simd.mul_add_e_f32s(x, y, *a);
+        }
+    }
+    for (&x, &y) in aq.remainder().iter().zip(bq.remainder()) {
+        acc[0] = simd.mul_add_e_f32s(x, y, acc[0]);
     }
     if !at.is_empty() {
         acc[0] = simd.mul_add_e_f32s(
