@@ -132,9 +132,14 @@ impl WithSimd for BlockedSum<'_> {
             }
             levels[l] = Some(s);
         }
-        // The partial sums, smallest first, then pairwise.
-        let partial: Vec<f32> = levels.iter().flatten().copied().collect();
-        pairwise(&partial)
+        // The partial sums, smallest first, then pairwise (no allocation).
+        let mut partial = [0f32; 64];
+        let mut n = 0;
+        for &v in levels.iter().flatten() {
+            partial[n] = v;
+            n += 1;
+        }
+        pairwise(&partial[..n])
     }
 }
 

@@ -115,6 +115,12 @@ impl Conv2d {
     }
 }
 
+/// The input coordinate of padded coordinate `at` (`at − pad`) if it lies inside `0..len`
+/// (else the tap reads padding, zero).
+pub(crate) fn unpadded(at: usize, pad: usize, len: usize) -> Option<usize> {
+    at.checked_sub(pad).filter(|&v| v < len)
+}
+
 /// The direct convolution (module docs); (image, output channel) pairs split over `par`.
 pub fn conv2d_direct(
     shape: &Conv2d,
@@ -151,7 +157,7 @@ pub fn conv2d_direct(
                         let wv = w[((oc * c + ic) * kh + u) * kw + v];
                         for i in 0..oh {
                             // Input row of output row i, if inside the image.
-                            let Some(r) = (i * s + u).checked_sub(p).filter(|&r| r < h) else {
+                            let Some(r) = unpadded(i * s + u, p, h) else {
                                 continue;
                             };
                             let row = &image[r * wd..(r + 1) * wd];
@@ -214,9 +220,9 @@ pub fn conv2d_im2col(
                 for v in 0..kw {
                     let row = &mut patches[((ic * kh + u) * kw + v) * cols..][..cols];
                     for i in 0..oh {
-                        let r = (i * s + u).checked_sub(p).filter(|&r| r < h);
+                        let r = unpadded(i * s + u, p, h);
                         for j in 0..ow {
-                            let q = (j * s + v).checked_sub(p).filter(|&q| q < wd);
+                            let q = unpadded(j * s + v, p, wd);
                             row[i * ow + j] = match (r, q) {
                                 (Some(r), Some(q)) => image[r * wd + q],
                                 _ => 0.0,

@@ -15,7 +15,7 @@
 use bitnet_gemm::{MatMut, MatRef};
 use bitnet_simd::Par;
 
-use super::Conv2d;
+use super::{Conv2d, unpadded};
 use crate::error::{NnError, check_len};
 
 /// `U = G g Gᵀ` of every 3×3 kernel of `w` (`out_ch × in_ch × 3 × 3`): `16 × out_ch × in_ch`
@@ -122,11 +122,11 @@ pub fn conv2d_winograd(
                 for tj in 0..tw {
                     let mut d = [0f32; 16];
                     for a in 0..4 {
-                        let Some(r) = (2 * ti + a).checked_sub(p).filter(|&r| r < h) else {
+                        let Some(r) = unpadded(2 * ti + a, p, h) else {
                             continue;
                         };
                         for b in 0..4 {
-                            if let Some(q) = (2 * tj + b).checked_sub(p).filter(|&q| q < wd) {
+                            if let Some(q) = unpadded(2 * tj + b, p, wd) {
                                 d[4 * a + b] = image[r * wd + q];
                             }
                         }
