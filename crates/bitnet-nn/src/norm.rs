@@ -111,18 +111,11 @@ pub fn add_rms_norm(
 /// [`Int8Activations::quantize`] with [`ActScale::PerToken`] quantizes the normalized rows (the
 /// results are identical); a non-finite normalized value is an error. Row by row on the calling
 /// thread: each normalized row goes to an L1-resident scratch row and straight into the
-/// quantizer (`Int8Activations::quantize_rows_with`), never to memory as f32; `par` is
-/// accepted for symmetry and not used.
-pub fn rms_norm_quantize(
-    x: &[f32],
-    gamma: &[f32],
-    eps: f32,
-    par: Par,
-) -> Result<Int8Activations, NnError> {
+/// quantizer (`Int8Activations::quantize_rows_with`), never to memory as f32.
+pub fn rms_norm_quantize(x: &[f32], gamma: &[f32], eps: f32) -> Result<Int8Activations, NnError> {
     let tokens = shape(x.len(), gamma.len(), eps)?;
     let level = Level::active()?;
     let cols = gamma.len();
-    let _ = par;
     Ok(Int8Activations::quantize_rows_with(
         tokens,
         cols,

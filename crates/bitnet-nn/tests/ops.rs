@@ -143,7 +143,7 @@ proptest! {
             with_ceiling(c, || norm::add_rms_norm(&mut res, &d, &gamma, eps, &mut y2, par)).unwrap().unwrap();
             let mut ln = vec![0f32; x.len()];
             with_ceiling(c, || norm::layer_norm(&x, &gamma, &beta, eps, &mut ln, par)).unwrap().unwrap();
-            let q = with_ceiling(c, || norm::rms_norm_quantize(&x, &gamma, eps, par)).unwrap().unwrap();
+            let q = with_ceiling(c, || norm::rms_norm_quantize(&x, &gamma, eps)).unwrap().unwrap();
             let q_ref = Int8Activations::quantize(&y, rows, cols, ActScale::PerToken).unwrap();
             prop_assert_eq!(q, q_ref);
             for r in 0..rows {
@@ -217,7 +217,7 @@ fn bad_shapes_and_parameters_are_errors() {
     ));
     let mut nan = vec![f32::NAN; 3];
     assert!(matches!(
-        norm::rms_norm_quantize(&nan, &[1.0; 3], 1e-5, Par::Seq),
+        norm::rms_norm_quantize(&nan, &[1.0; 3], 1e-5),
         Err(NnError::Quant(_))
     ));
     softmax::softmax_rows(&mut nan, 3, ExpKind::Exact, Par::Seq).unwrap();
