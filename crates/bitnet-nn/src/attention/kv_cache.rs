@@ -1,13 +1,22 @@
 //! The KV cache: keys and values of past tokens, per KV head, in f32 or f16.
 //!
-//! Layout: keys (and, separately, values) `kv_heads × capacity × head_dim`, so that each head's
-//! keys are one contiguous run the attention kernels stream; token `t` of head `h` at
-//! `(h · capacity + t) · head_dim`. `append` writes new tokens after the last one (f16 storage
-//! rounds to nearest even through `bitnet_quant::float16`, exactly as `half` does).
+//! Layout (element offsets; `T` = [`KEY_TILE`], `d` = `head_dim`, `tiles = ⌈capacity / T⌉`):
+//! - values: `kv_heads × capacity × d`, row-major: value `c` of token `t` of head `h` at
+//!   `(h · capacity + t) · d + c`. The kernels add whole value rows scaled by their weight.
+//! - keys: per head, tiles of `T` tokens stored transposed (`d × T`, one row per dimension):
+//!   key `c` of token `t` of head `h` at `((h · tiles + t / T) · d + c) · T + t mod T`. A row of a
+//!   tile is `T` consecutive tokens' values of one dimension, so the scores of a whole tile come
+//!   from broadcast-multiply-adds of the query's dimensions with no horizontal sums. Columns of
+//!   the last tile past `len` hold zeros or stale tokens and are never part of a result.
+//!
+//! `append` writes new tokens after the last one (f16 storage rounds to nearest even through
+//! `bitnet_quant::float16`, exactly as `half` does).
 
 use bitnet_quant::float16;
+use bitnet_simd::mem::Ahead;
 use half::f16;
 
+use super::KEY_TILE;
 use crate::error::{NnError, check_len};
 
 /// The element type of a cache.
@@ -50,14 +59,17 @@ impl KvCache {
                 reason: format!("{kv_heads} heads of {head_dim}: both must be positive"),
             });
         }
-        let n = kv_heads
-            .checked_mul(head_dim)
-            .and_then(|v| v.checked_mul(capacity))
-            .ok_or_else(|| NnError::Invalid {
-                what: "KV cache shape",
-                reason: format!("{kv_heads} x {capacity} x {head_dim} overflows"),
-            })?;
-        let alloc = || -> Result<Buf, NnError> {
+        let elements = |tokens: usize| {
+            kv_heads
+                .checked_mul(head_dim)
+                .and_then(|v| v.checked_mul(tokens))
+                .ok_or_else(|| NnError::Invalid {
+                    what: "KV cache shape",
+                    reason: format!("{kv_heads} x {capacity} x {head_dim} overflows"),
+                })
+        };
+        let tiles = capacity.div_ceil(KEY_TILE);
+        let alloc = |n: usize| -> Result<Buf, NnError> {
             let fail = |_| NnError::Invalid {
                 what: "KV cache",
                 reason: format!("{n} elements cannot be allocated"),
@@ -82,8 +94,8 @@ impl KvCache {
             head_dim,
             capacity,
             len: 0,
-            k: alloc()?,
-            v: alloc()?,
+            k: alloc(elements(tiles * KEY_TILE)?)?,
+            v: alloc(elements(capacity)?)?,
         })
     }
 
@@ -149,14 +161,31 @@ impl KvCache {
             });
         }
         let (d, cap, len) = (self.head_dim, self.capacity, self.len);
-        for (src, dst) in [(k, &mut self.k), (v, &mut self.v)] {
-            for t in 0..tokens {
-                for h in 0..self.kv_heads {
-                    let from = &src[(t * self.kv_heads + h) * d..][..d];
-                    let at = (h * cap + len + t) * d;
-                    match dst {
-                        Buf::F32(b) => b[at..at + d].copy_from_slice(from),
-                        Buf::F16(b) => float16::f32_to_f16(from, &mut b[at..at + d])?,
+        let mut halves = vec![f16::ZERO; d];
+        for t in 0..tokens {
+            for h in 0..self.kv_heads {
+                let row = (t * self.kv_heads + h) * d..(t * self.kv_heads + h + 1) * d;
+                let at = (h * cap + len + t) * d;
+                match &mut self.v {
+                    Buf::F32(b) => b[at..at + d].copy_from_slice(&v[row.clone()]),
+                    Buf::F16(b) => float16::f32_to_f16(&v[row.clone()], &mut b[at..at + d])?,
+                }
+                // A key goes into one column of its tile.
+                let (tile, col) = self.key_tile_at(h, len + t);
+                let column = (tile..tile + d * KEY_TILE)
+                    .step_by(KEY_TILE)
+                    .map(|i| i + col);
+                match &mut self.k {
+                    Buf::F32(b) => {
+                        for (i, &x) in column.zip(&k[row]) {
+                            b[i] = x;
+                        }
+                    }
+                    Buf::F16(b) => {
+                        float16::f32_to_f16(&k[row], &mut halves)?;
+                        for (i, &x) in column.zip(&halves) {
+                            b[i] = x;
+                        }
                     }
                 }
             }
@@ -165,11 +194,74 @@ impl KvCache {
         Ok(())
     }
 
-    /// Keys (`values` false) or values of head `h` at positions `range`, as f32 into `out`
-    /// (`range.len() × head_dim`).
-    pub(crate) fn read(
+    /// The offset of the key tile holding token `t` of head `h`, and `t`'s column in it.
+    fn key_tile_at(&self, h: usize, t: usize) -> (usize, usize) {
+        let tiles = self.capacity.div_ceil(KEY_TILE);
+        (
+            (h * tiles + t / KEY_TILE) * self.head_dim * KEY_TILE,
+            t % KEY_TILE,
+        )
+    }
+
+    /// Key tile `tile` of head `h` (tokens `tile · KEY_TILE ..`, transposed: `head_dim × KEY_TILE`,
+    /// module docs) as f32 into `out`.
+    pub(crate) fn read_key_tile(
         &self,
-        values: bool,
+        h: usize,
+        tile: usize,
+        out: &mut [f32],
+    ) -> Result<(), NnError> {
+        let n = self.head_dim * KEY_TILE;
+        let (at, _) = self.key_tile_at(h, tile * KEY_TILE);
+        match &self.k {
+            Buf::F32(b) => out[..n].copy_from_slice(&b[at..at + n]),
+            Buf::F16(b) => float16::f16_to_f32(&b[at..at + n], &mut out[..n])?,
+        }
+        Ok(())
+    }
+
+    /// Key tile `tile` of head `h` when stored as f32 (no copy).
+    pub(crate) fn key_tile_f32(&self, h: usize, tile: usize) -> Option<&[f32]> {
+        let (at, _) = self.key_tile_at(h, tile * KEY_TILE);
+        match &self.k {
+            Buf::F32(b) => Some(&b[at..at + self.head_dim * KEY_TILE]),
+            Buf::F16(_) => None,
+        }
+    }
+
+    /// Key tile `tile` of head `h` as a prefetch spread over `steps` steps (nothing past the
+    /// last tile).
+    pub(crate) fn key_tile_ahead(&self, h: usize, tile: usize, steps: usize) -> Ahead {
+        if tile >= self.capacity.div_ceil(KEY_TILE) {
+            return Ahead::none();
+        }
+        let n = self.head_dim * KEY_TILE;
+        let (at, _) = self.key_tile_at(h, tile * KEY_TILE);
+        match &self.k {
+            Buf::F32(b) => Ahead::new(&b[at..at + n], steps),
+            Buf::F16(b) => Ahead::new(&b[at..at + n], steps),
+        }
+    }
+
+    /// Values of head `h` at positions `range` as a prefetch spread over `steps` steps.
+    pub(crate) fn values_ahead(
+        &self,
+        h: usize,
+        range: core::ops::Range<usize>,
+        steps: usize,
+    ) -> Ahead {
+        let d = self.head_dim;
+        let at = (h * self.capacity + range.start) * d;
+        let n = range.len() * d;
+        match &self.v {
+            Buf::F32(b) => Ahead::new(&b[at..at + n], steps),
+            Buf::F16(b) => Ahead::new(&b[at..at + n], steps),
+        }
+    }
+
+    /// Values of head `h` at positions `range`, as f32 into `out` (`range.len() × head_dim`).
+    pub(crate) fn read_values(
+        &self,
         h: usize,
         range: core::ops::Range<usize>,
         out: &mut [f32],
@@ -177,25 +269,36 @@ impl KvCache {
         let d = self.head_dim;
         let at = (h * self.capacity + range.start) * d;
         let n = range.len() * d;
-        match if values { &self.v } else { &self.k } {
+        match &self.v {
             Buf::F32(b) => out[..n].copy_from_slice(&b[at..at + n]),
             Buf::F16(b) => float16::f16_to_f32(&b[at..at + n], &mut out[..n])?,
         }
         Ok(())
     }
 
-    /// Keys or values of head `h` at positions `range` when stored as f32 (no copy).
-    pub(crate) fn f32_slice(
-        &self,
-        values: bool,
-        h: usize,
-        range: core::ops::Range<usize>,
-    ) -> Option<&[f32]> {
+    /// Values of head `h` at positions `range` when stored as f32 (no copy).
+    pub(crate) fn values_f32(&self, h: usize, range: core::ops::Range<usize>) -> Option<&[f32]> {
         let d = self.head_dim;
         let at = (h * self.capacity + range.start) * d;
-        match if values { &self.v } else { &self.k } {
+        match &self.v {
             Buf::F32(b) => Some(&b[at..at + range.len() * d]),
             Buf::F16(_) => None,
         }
+    }
+
+    /// Keys of head `h` at positions `0..len`, row-major (`len × head_dim`) as f32 into `out`:
+    /// gathered from the transposed tiles.
+    pub(crate) fn read_keys(&self, h: usize, len: usize, out: &mut [f32]) -> Result<(), NnError> {
+        let d = self.head_dim;
+        let mut tile = vec![0f32; d * KEY_TILE];
+        for (b, rows) in out[..len * d].chunks_mut(KEY_TILE * d).enumerate() {
+            self.read_key_tile(h, b, &mut tile)?;
+            for (j, row) in rows.chunks_exact_mut(d).enumerate() {
+                for (c, x) in row.iter_mut().enumerate() {
+                    *x = tile[c * KEY_TILE + j];
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -8,8 +8,8 @@
 //! position. Query head `h` reads KV head `h / (heads / kv_heads)`. Scores are scaled by
 //! `1 / √head_dim`.
 //!
-//! - [`attention`]: flash-style: per KV head and block of queries, the keys and values stream
-//!   through in tiles of [`KEY_TILE`] positions (converted from f16 once per tile and shared by
+//! - [`attention`]: flash-style: per KV head and block of queries, the keys (stored transposed
+//!   per tile, see [`KvCache`]) and values stream through in tiles of [`KEY_TILE`] positions (converted from f16 once per tile and shared by
 //!   every query head of the group); each query keeps a running maximum, sum and output and
 //!   rescales them when the maximum grows (online softmax). The score matrix never exists;
 //!   memory is one tile per thread.
@@ -17,9 +17,11 @@
 //!   softmaxes ([`crate::softmax`]), then multiplies by V: the baseline.
 //!
 //! Error (both, ε = `f32::EPSILON`, against the f64 formula on the same stored K/V): each
-//! score is a dot of `head_dim` terms (`(⌈d / 4⌉ + 16) ε` relative to `Σ |q k|`), and the output
-//! a weighted mean: `|o − ô| ≤ (2 · E + (n + 32) ε) · Σⱼ pⱼ |vⱼ|` with `E` the largest score
-//! error and `n` the visible positions (tested).
+//! score is a dot of `d = head_dim` terms, relative to `Σ |q k| / √d`: `(d + 2) ε` in the flash
+//! kernel (one FMA chain per score over the pre-scaled query), `(⌈d / 4⌉ + 16) ε` in the naive
+//! one (four chains, then a horizontal sum); the output is a weighted mean:
+//! `|o − ô| ≤ (2 · E + (n + 32) ε) · Σⱼ pⱼ |vⱼ|` with `E` the largest score error and `n` the
+//! visible positions (tested with the larger of the two score bounds).
 
 mod flash;
 mod kv_cache;

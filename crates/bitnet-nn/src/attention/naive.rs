@@ -4,7 +4,6 @@
 use bitnet_simd::par::SharedOut;
 use bitnet_simd::{Level, Par};
 
-use super::flash::dot;
 use super::{KvCache, visible};
 use crate::act::ExpKind;
 use crate::error::NnError;
@@ -30,8 +29,8 @@ pub(super) fn run(
             let g = h / group;
             let mut k = vec![0f32; len * d];
             let mut v = vec![0f32; len * d];
-            cache.read(false, g, 0..len, &mut k)?;
-            cache.read(true, g, 0..len, &mut v)?;
+            cache.read_keys(g, len, &mut k)?;
+            cache.read_values(g, 0..len, &mut v)?;
             let mut scores = vec![0f32; tokens * len];
             for t in 0..tokens {
                 let n = visible(len, tokens, t, causal);
@@ -67,4 +66,32 @@ impl pulp::WithSimd for Dot<'_> {
     fn with_simd<S: pulp::Simd>(self, simd: S) -> f32 {
         dot(simd, self.a, self.b)
     }
+}
+
+/// `Σ aᵢ bᵢ` with four vector accumulators.
+#[inline(always)]
+fn dot<S: pulp::Simd>(simd: S, a: &[f32], b: &[f32]) -> f32 {
+    let (av, at) = S::as_simd_f32s(a);
+    let (bv, bt) = S::as_simd_f32s(b);
+    let mut acc = [simd.splat_f32s(0.0); 4];
+    // Explicit groups of four, so that the accumulators stay in registers.
+    let (mut aq, mut bq) = (av.chunks_exact(4), bv.chunks_exact(4));
+    for (x4, y4) in (&mut aq).zip(&mut bq) {
+        for ((a, &x), &y) in acc.iter_mut().zip(x4).zip(y4) {
+            *a = simd.mul_add_e_f32s(x, y, *a);
+        }
+    }
+    for (&x, &y) in aq.remainder().iter().zip(bq.remainder()) {
+        acc[0] = simd.mul_add_e_f32s(x, y, acc[0]);
+    }
+    if !at.is_empty() {
+        acc[0] = simd.mul_add_e_f32s(
+            simd.partial_load_f32s(at),
+            simd.partial_load_f32s(bt),
+            acc[0],
+        );
+    }
+    simd.reduce_sum_f32s(
+        simd.add_f32s(simd.add_f32s(acc[0], acc[1]), simd.add_f32s(acc[2], acc[3])),
+    )
 }

@@ -1,13 +1,15 @@
-//! Vectorised memory operations: copy, non-temporal copy, fill.
+//! Vectorised memory operations: copy, non-temporal copy, fill; software prefetch.
 //!
 //! All of them take slices at any address and check lengths, returning [`MemError`] on mismatch.
 
 mod arch;
 pub mod copy;
 pub mod fill;
+pub mod prefetch;
 
 pub use copy::{copy, copy_cached, copy_nontemporal, nontemporal_threshold};
 pub use fill::fill;
+pub use prefetch::{Ahead, prefetch};
 
 /// Why a memory operation was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
