@@ -15,7 +15,7 @@ use bitnet_simd::par::SharedOut;
 use bitnet_simd::{Level, Par, ScratchPool};
 use pulp::{Simd, WithSimd};
 
-use super::{KEY_TILE, KvCache, visible};
+use super::{KEY_TILE, KvCache, KvStorage, visible};
 use crate::error::NnError;
 use crate::math::exp;
 
@@ -97,10 +97,28 @@ pub(super) fn run(
                 let n = visible(len, tokens, t, causal).saturating_sub(j0).min(jn);
                 seen[ti * group..(ti + 1) * group].fill(n);
             }
-            // While the scores are computed, this tile's values are prefetched, and while the
-            // values are added, the next tile's keys: the two streams take turns too briefly
-            // for the hardware prefetchers.
+            // Software prefetch, because the key and value streams take turns too briefly for
+            // the hardware prefetchers. f32: this tile's values while the scores are computed,
+            // the next tile's keys while the values are summed. f16 (both converted before the
+            // tile): the next tile's keys, then its values.
             let first = seen.iter().position(|&n| n > 0).unwrap_or(0);
+            let next = j0 + KEY_TILE..last.min(j0 + 2 * KEY_TILE);
+            let next_keys = |steps| {
+                if next.is_empty() {
+                    Ahead::none()
+                } else {
+                    cache.key_tile_ahead(g, tile + 1, steps)
+                }
+            };
+            let (during_scores, during_sums) = if cache.storage() == KvStorage::F32 {
+                (
+                    cache.values_ahead(g, j0..j0 + jn, d),
+                    next_keys(seen[first]),
+                )
+            } else {
+                let values = cache.values_ahead(g, next.clone(), seen[first]);
+                (next_keys(d), values)
+            };
             level.run(TileStep {
                 q: qs,
                 kt,
@@ -108,12 +126,8 @@ pub(super) fn run(
                 seen: &seen,
                 ml,
                 o,
-                ahead_v: cache.values_ahead(g, j0..j0 + jn, d),
-                ahead_k: if j0 + KEY_TILE < last {
-                    cache.key_tile_ahead(g, tile + 1, seen[first])
-                } else {
-                    Ahead::none()
-                },
+                during_scores,
+                during_sums,
             });
         }
         for (ti, t) in t_range.clone().enumerate() {
@@ -136,8 +150,9 @@ pub(super) fn run(
 
 /// Every query of a task against one key tile: updates each query's `(m, l)` and `o` (module
 /// docs). `q` and `o` are `nq × d`, `kt` the transposed tile (`d × KEY_TILE`), `v` the tile's
-/// value rows, `seen[i]` how many of the tile's keys query `i` sees (0: skipped); `ahead_v`
-/// is prefetched over the first pass's scores, `ahead_k` over the first query's value rows.
+/// value rows, `seen[i]` how many of the tile's keys query `i` sees (0: skipped);
+/// `during_scores` is prefetched over the first pass's scores, `during_sums` over the value
+/// sums of the pass holding the first query that sees a key.
 struct TileStep<'a> {
     q: &'a [f32],
     kt: &'a [f32],
@@ -145,8 +160,8 @@ struct TileStep<'a> {
     seen: &'a [usize],
     ml: &'a mut [f32],
     o: &'a mut [f32],
-    ahead_v: Ahead,
-    ahead_k: Ahead,
+    during_scores: Ahead,
+    during_sums: Ahead,
 }
 
 impl WithSimd for TileStep<'_> {
@@ -175,8 +190,8 @@ fn tile<S: Simd, const V: usize, const P: usize, const W: usize>(simd: S, step: 
         seen,
         ml,
         o,
-        mut ahead_v,
-        mut ahead_k,
+        mut during_scores,
+        mut during_sums,
     } = step;
     let nq = seen.len();
     let d = q.len() / nq;
@@ -189,7 +204,11 @@ fn tile<S: Simd, const V: usize, const P: usize, const W: usize>(simd: S, step: 
         }
         let qp = &q[p0 * d..(p0 + np) * d];
         // Only the first pass prefetches (a separate copy of the loop without it for the rest).
-        let ahead = if p0 == 0 { Some(&mut ahead_v) } else { None };
+        let ahead = if p0 == 0 {
+            Some(&mut during_scores)
+        } else {
+            None
+        };
         match (np, ahead) {
             _ if V == 0 => scores_scalar(qp, kt, &mut s[..np]),
             (1, a @ Some(_)) => scores::<S, V, 1>(simd, qp, kt, &mut s, a),
@@ -214,7 +233,7 @@ fn tile<S: Simd, const V: usize, const P: usize, const W: usize>(simd: S, step: 
         let joint = pass.iter().copied().min().unwrap_or(0);
         let o = &mut o[p0 * d..(p0 + np) * d];
         let ahead = if p0 <= first && first < p0 + np {
-            Some(&mut ahead_k)
+            Some(&mut during_sums)
         } else {
             None
         };
