@@ -102,7 +102,7 @@ pub(super) fn run(
             // the next tile's keys while the values are summed. f16 (both converted before the
             // tile): the next tile's keys, then its values.
             let first = seen.iter().position(|&n| n > 0).unwrap_or(0);
-            let next = j0 + KEY_TILE..last.min(j0 + 2 * KEY_TILE);
+            let next = (j0 + KEY_TILE).min(last)..last.min(j0 + 2 * KEY_TILE);
             let next_keys = |steps| {
                 if next.is_empty() {
                     Ahead::none()

@@ -250,6 +250,9 @@ impl KvCache {
         range: core::ops::Range<usize>,
         steps: usize,
     ) -> Ahead {
+        if range.is_empty() || range.end > self.capacity {
+            return Ahead::none();
+        }
         let d = self.head_dim;
         let at = (h * self.capacity + range.start) * d;
         let n = range.len() * d;
