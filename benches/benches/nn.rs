@@ -38,6 +38,7 @@ use bitnet_nn::attention::{self, KvCache, KvStorage};
 use bitnet_nn::conv::{self, Conv2d};
 use bitnet_nn::rope::{Rope, RopeStyle};
 use bitnet_nn::{Par, norm, reduce, softmax};
+use bitnet_quant::Int8Activations;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 const ROTATION_BYTES: usize = 2200 << 20;
@@ -401,10 +402,15 @@ fn norm_ops() -> [NormOp; 4] {
         ),
         (
             "rms_norm_quantize",
-            "norm::rms_norm_quantize (x -> int8 per token)",
+            "norm::rms_norm_quantize_into (x -> int8 per token, into a reused buffer)",
             |x, _, g, _, _, p| {
-                let _ = p; // one row at a time on the calling thread
-                black_box(norm::rms_norm_quantize(x, g, 1e-5).unwrap());
+                thread_local! {
+                    static OUT: std::cell::RefCell<Int8Activations> = Default::default();
+                }
+                OUT.with_borrow_mut(|out| {
+                    norm::rms_norm_quantize_into(x, g, 1e-5, out, p).unwrap();
+                    black_box(out);
+                });
             },
         ),
     ]

@@ -143,9 +143,13 @@ proptest! {
             with_ceiling(c, || norm::add_rms_norm(&mut res, &d, &gamma, eps, &mut y2, par)).unwrap().unwrap();
             let mut ln = vec![0f32; x.len()];
             with_ceiling(c, || norm::layer_norm(&x, &gamma, &beta, eps, &mut ln, par)).unwrap().unwrap();
-            let q = with_ceiling(c, || norm::rms_norm_quantize(&x, &gamma, eps)).unwrap().unwrap();
+            let q = with_ceiling(c, || norm::rms_norm_quantize(&x, &gamma, eps, par)).unwrap().unwrap();
             let q_ref = Int8Activations::quantize(&y, rows, cols, ActScale::PerToken).unwrap();
-            prop_assert_eq!(q, q_ref);
+            prop_assert_eq!(&q, &q_ref);
+            // Into a reused buffer of another shape.
+            let mut reused = Int8Activations::quantize(&[1.0; 6], 2, 3, ActScale::PerToken).unwrap();
+            with_ceiling(c, || norm::rms_norm_quantize_into(&x, &gamma, eps, &mut reused, par)).unwrap().unwrap();
+            prop_assert_eq!(reused, q_ref);
             for r in 0..rows {
                 let s = r * cols..(r + 1) * cols;
                 let want = reference::rms_norm(&x[s.clone()], &gamma, eps);
@@ -217,7 +221,7 @@ fn bad_shapes_and_parameters_are_errors() {
     ));
     let mut nan = vec![f32::NAN; 3];
     assert!(matches!(
-        norm::rms_norm_quantize(&nan, &[1.0; 3], 1e-5),
+        norm::rms_norm_quantize(&nan, &[1.0; 3], 1e-5, Par::Seq),
         Err(NnError::Quant(_))
     ));
     softmax::softmax_rows(&mut nan, 3, ExpKind::Exact, Par::Seq).unwrap();

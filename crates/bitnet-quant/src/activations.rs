@@ -6,6 +6,9 @@
 //! `Σ w·q = Σ (w+1)·q − Σ q`), computed here once; [`Int8Activations::block_sums`] gives it per
 //! block for formats that correct per block.
 
+use bitnet_simd::par::SharedOut;
+use bitnet_simd::{Par, ScratchPool};
+
 use crate::error::{QuantError, check_finite, check_k, check_len, elements, try_filled};
 
 /// The floor of `max|x|`: an all-zero token quantizes to zeros with scale `127 / 1e-5`.
@@ -20,59 +23,77 @@ pub enum ActScale {
     PerTensor,
 }
 
-/// The row operations of the quantizers: AVX2 when the active level has it, else scalar (the
-/// two give identical results).
+/// The row operations of the quantizers: AVX-512 or AVX2 when the active level has it, else
+/// scalar (all give identical results).
 #[derive(Clone, Copy)]
-pub(crate) struct Avx2Rows {
-    avx2: bool,
+pub(crate) struct RowOps {
+    width: RowWidth,
 }
 
-impl Avx2Rows {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RowWidth {
+    Scalar,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl RowOps {
     /// The operations the active ceiling allows.
-    pub(crate) fn for_ceiling() -> Result<Avx2Rows, QuantError> {
+    pub(crate) fn for_ceiling() -> Result<RowOps, QuantError> {
         let level = bitnet_simd::Level::active()?;
         #[cfg(target_arch = "x86_64")]
-        let avx2 = matches!(
-            level,
-            bitnet_simd::Level::Avx2(_) | bitnet_simd::Level::Avx512(_)
-        );
-        #[cfg(not(target_arch = "x86_64"))]
-        let avx2 = {
-            let _ = level;
-            false
+        let width = match level {
+            bitnet_simd::Level::Avx512(_) => RowWidth::Avx512,
+            bitnet_simd::Level::Avx2(_) => RowWidth::Avx2,
+            _ => RowWidth::Scalar,
         };
-        Ok(Avx2Rows { avx2 })
+        #[cfg(not(target_arch = "x86_64"))]
+        let width = {
+            let _ = level;
+            RowWidth::Scalar
+        };
+        Ok(RowOps { width })
     }
 
     /// `max |x|`, NaN if a value is NaN (so a non-finite result means a non-finite input).
     pub(crate) fn absmax(self, x: &[f32]) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: `avx2` is set only at level AVX2 or AVX-512.
-            return unsafe { crate::quantize_avx2::absmax(x) };
+        match self.width {
+            // SAFETY: the width is AVX-512 only at level AVX-512.
+            #[cfg(target_arch = "x86_64")]
+            RowWidth::Avx512 => unsafe { crate::quantize_avx512::absmax(x) },
+            // SAFETY: the width is AVX2 only at level AVX2.
+            #[cfg(target_arch = "x86_64")]
+            RowWidth::Avx2 => unsafe { crate::quantize_avx2::absmax(x) },
+            RowWidth::Scalar => x.iter().fold(0f32, |m, v| {
+                if v.is_nan() || m.is_nan() {
+                    f32::NAN
+                } else {
+                    m.max(v.abs())
+                }
+            }),
         }
-        x.iter().fold(0f32, |m, v| {
-            if v.is_nan() || m.is_nan() {
-                f32::NAN
-            } else {
-                m.max(v.abs())
-            }
-        })
     }
 
     /// `out = clamp(round_half_even(x · s), -128, 127)`; returns `Σ out`.
     pub(crate) fn quantize(self, x: &[f32], s: f32, out: &mut [i8]) -> i32 {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: as above.
-            return unsafe { crate::quantize_avx2::quantize(x, s, out) };
+        match self.width {
+            // SAFETY: as in `absmax`.
+            #[cfg(target_arch = "x86_64")]
+            RowWidth::Avx512 => unsafe { crate::quantize_avx512::quantize(x, s, out) },
+            // SAFETY: as in `absmax`.
+            #[cfg(target_arch = "x86_64")]
+            RowWidth::Avx2 => unsafe { crate::quantize_avx2::quantize(x, s, out) },
+            RowWidth::Scalar => {
+                let mut sum = 0;
+                for (o, &v) in out.iter_mut().zip(x) {
+                    *o = (v * s).round_ties_even().clamp(-128.0, 127.0) as i8;
+                    sum += i32::from(*o);
+                }
+                sum
+            }
         }
-        let mut sum = 0;
-        for (o, &v) in out.iter_mut().zip(x) {
-            *o = (v * s).round_ties_even().clamp(-128.0, 127.0) as i8;
-            sum += i32::from(*o);
-        }
-        sum
     }
 }
 
@@ -84,6 +105,19 @@ pub struct Int8Activations {
     q: Vec<i8>,
     scales: Vec<f32>,
     sums: Vec<i32>,
+}
+
+/// No tokens of no values: an empty buffer for [`Int8Activations::quantize_rows_into`].
+impl Default for Int8Activations {
+    fn default() -> Int8Activations {
+        Int8Activations {
+            tokens: 0,
+            k: 0,
+            q: Vec::new(),
+            scales: Vec::new(),
+            sums: Vec::new(),
+        }
+    }
 }
 
 impl Int8Activations {
@@ -99,7 +133,7 @@ impl Int8Activations {
     ) -> Result<Int8Activations, QuantError> {
         check_k(k)?;
         check_len("activations", elements(tokens, k)?, x.len())?;
-        let simd = Avx2Rows::for_ceiling()?;
+        let simd = RowOps::for_ceiling()?;
         // One pass finds the scale and any non-finite value (then located for the error).
         let tensor_absmax = match scale {
             ActScale::PerTensor => simd.absmax(x),
@@ -141,17 +175,68 @@ impl Int8Activations {
     ) -> Result<Int8Activations, QuantError> {
         check_k(k)?;
         elements(tokens, k)?;
-        let simd = Avx2Rows::for_ceiling()?;
+        let ops = RowOps::for_ceiling()?;
         let mut row = try_filled("activations", k, 0f32)?;
         Self::quantize_rows(tokens, k, |t, q| {
             fill(t, &mut row);
-            let m = simd.absmax(&row);
-            if !m.is_finite() {
-                check_finite("activations", &row)?;
-            }
-            let a = 127.0 / m.max(MIN_ABSMAX);
-            Ok((a, simd.quantize(&row, a, q)))
+            quantize_token(ops, &row, q)
         })
+    }
+
+    /// [`Int8Activations::quantize_rows_with`] into `self`, whose buffers are reused (no
+    /// allocation once they are large enough), with the tokens split over `par` (each thread
+    /// fills its own scratch row, so `fill` is `Fn + Sync`). The results are identical.
+    ///
+    /// Errors: as `quantize_rows_with`; then `self` has the requested shape but unspecified
+    /// values.
+    pub fn quantize_rows_into(
+        &mut self,
+        tokens: usize,
+        k: usize,
+        par: Par,
+        fill: impl Fn(usize, &mut [f32]) + Sync,
+    ) -> Result<(), QuantError> {
+        check_k(k)?;
+        let n = elements(tokens, k)?;
+        let ops = RowOps::for_ceiling()?;
+        resize(&mut self.q, n, "activations")?;
+        resize(&mut self.scales, tokens, "tokens")?;
+        resize(&mut self.sums, tokens, "tokens")?;
+        (self.tokens, self.k) = (tokens, k);
+        if k == 0 {
+            let (a, sum) = quantize_token(ops, &[], &mut [])?;
+            self.scales.fill(a);
+            self.sums.fill(sum);
+            return Ok(());
+        }
+        let scales = SharedOut::new(self.scales.as_mut_ptr());
+        let sums = SharedOut::new(self.sums.as_mut_ptr());
+        let first_error = std::sync::Mutex::new(None);
+        par.for_bytes(5 * n)
+            .for_each_chunk_mut(&mut self.q, k, |start, part| {
+                let mut row = ScratchPool::global().take::<f32>(k);
+                for (i, q) in part.chunks_exact_mut(k).enumerate() {
+                    let t = start / k + i;
+                    fill(t, &mut row[..k]);
+                    match quantize_token(ops, &row[..k], q) {
+                        // SAFETY: token t < tokens indexes scales and sums (both `tokens`
+                        // long), and its row belongs to this part alone.
+                        Ok((a, sum)) => unsafe {
+                            *scales.at(t) = a;
+                            *sums.at(t) = sum;
+                        },
+                        Err(e) => {
+                            let mut first = first_error.lock().unwrap_or_else(|e| e.into_inner());
+                            first.get_or_insert(e);
+                            return;
+                        }
+                    }
+                }
+            });
+        match first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Allocates the result and runs `row(t, q_row) -> (scale, Σ q)` for every token.
@@ -268,4 +353,30 @@ impl Int8Activations {
             })
             .collect()
     }
+}
+
+/// One token's row quantized per token into `q`: `(scale, Σ q)`; an error if the row has a
+/// non-finite value.
+fn quantize_token(ops: RowOps, row: &[f32], q: &mut [i8]) -> Result<(f32, i32), QuantError> {
+    let m = ops.absmax(row);
+    if !m.is_finite() {
+        check_finite("activations", row)?;
+    }
+    let a = 127.0 / m.max(MIN_ABSMAX);
+    Ok((a, ops.quantize(row, a, q)))
+}
+
+/// `v` resized to `n` values (zeros where it grows), an error if that cannot be allocated.
+fn resize<T: Clone + Default>(
+    v: &mut Vec<T>,
+    n: usize,
+    what: &'static str,
+) -> Result<(), QuantError> {
+    v.try_reserve(n.saturating_sub(v.len()))
+        .map_err(|_| QuantError::Invalid {
+            what,
+            reason: format!("{n} elements cannot be allocated"),
+        })?;
+    v.resize(n, T::default());
+    Ok(())
 }

@@ -46,6 +46,8 @@ pub mod kernels;
 pub mod lut;
 #[cfg(target_arch = "x86_64")]
 mod quantize_avx2;
+#[cfg(target_arch = "x86_64")]
+mod quantize_avx512;
 pub mod reference;
 pub mod sparse;
 pub mod ternary;

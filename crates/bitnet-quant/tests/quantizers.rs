@@ -242,3 +242,34 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// `quantize_rows_into` (parallel, into a reused buffer that grows and shrinks) gives what
+    /// `quantize` per token gives, on every level and thread count; a non-finite row is an error.
+    #[test]
+    fn rows_into_a_reused_buffer_match((tokens, k, x) in matrix(70, 40), threads in 1usize..3, nan_at in any::<prop::sample::Index>()) {
+        use bitnet_simd::Par;
+        use bitnet_simd::isa::{Ceiling, testable_isas, with_ceiling};
+        let want = Int8Activations::quantize(&x, tokens, k, ActScale::PerToken).unwrap();
+        let par = Par::threads_or_seq(threads);
+        for isa in testable_isas().unwrap() {
+            // A buffer first used for another shape.
+            let mut got = Int8Activations::quantize(&[1.0; 12], 3, 4, ActScale::PerToken).unwrap();
+            with_ceiling(Ceiling::at(isa), || {
+                got.quantize_rows_into(tokens, k, par, |t, row| row.copy_from_slice(&x[t * k..(t + 1) * k]))
+            }).unwrap().unwrap();
+            prop_assert_eq!(&got, &want, "{:?}", isa);
+        }
+        if !x.is_empty() {
+            let bad = nan_at.index(x.len());
+            let mut got = Int8Activations::default();
+            let r = got.quantize_rows_into(tokens, k, par, |t, row| {
+                row.copy_from_slice(&x[t * k..(t + 1) * k]);
+                if bad / k == t {
+                    row[bad % k] = f32::NAN;
+                }
+            });
+            prop_assert!(r.is_err());
+        }
+    }
+}

@@ -33,7 +33,7 @@ impl BlockQ8K {
     /// Quantizes 256 values as ggml does (module docs). Non-finite values are an error.
     pub fn quantize(x: &[f32]) -> Result<BlockQ8K, QuantError> {
         check_len("Q8_K block", QK_K, x.len())?;
-        match Self::quantize_with(crate::activations::Avx2Rows::for_ceiling()?, x) {
+        match Self::quantize_with(crate::activations::RowOps::for_ceiling()?, x) {
             Some(block) => Ok(block),
             None => {
                 check_finite("Q8_K block", x)?;
@@ -44,7 +44,7 @@ impl BlockQ8K {
 
     /// [`BlockQ8K::quantize`] with the row operations of the ceiling; `None` if a value is not
     /// finite (found in the same pass as the scale).
-    pub(crate) fn quantize_with(rows: crate::activations::Avx2Rows, x: &[f32]) -> Option<BlockQ8K> {
+    pub(crate) fn quantize_with(rows: crate::activations::RowOps, x: &[f32]) -> Option<BlockQ8K> {
         let mut block = BlockQ8K {
             d: 0.0,
             q: [0; QK_K],
@@ -161,7 +161,7 @@ impl Q8KActivations {
         }
         crate::error::check_k(k)?;
         check_len("activations", elements(tokens, k)?, x.len())?;
-        let rows = crate::activations::Avx2Rows::for_ceiling()?;
+        let rows = crate::activations::RowOps::for_ceiling()?;
         let mut blocks = Vec::with_capacity(x.len() / QK_K);
         for c in x.chunks_exact(QK_K) {
             match BlockQ8K::quantize_with(rows, c) {

@@ -5,7 +5,7 @@
 //! its sum `s = Σ q` and `d·s` (what the minimum and offset terms of the weights multiply).
 //! The f32 scale (ggml's Q8_0/Q8_1 store f16) keeps the activation error at int8's.
 
-use crate::activations::Avx2Rows;
+use crate::activations::RowOps;
 use crate::error::{QuantError, check_finite, check_k, check_len, elements};
 
 /// Values per activation block.
@@ -37,7 +37,7 @@ impl Q8x32Activations {
         }
         check_len("activations", elements(tokens, k)?, x.len())?;
         check_finite("activations", x)?;
-        let rows = Avx2Rows::for_ceiling()?;
+        let rows = RowOps::for_ceiling()?;
         let blocks = tokens * (k / QK8);
         let mut out = Q8x32Activations {
             tokens,
