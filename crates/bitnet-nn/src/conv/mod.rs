@@ -19,8 +19,8 @@
 pub mod winograd;
 
 use bitnet_gemm::{MatMut, MatRef};
-use bitnet_simd::Par;
 use bitnet_simd::par::SharedOut;
+use bitnet_simd::{Par, ScratchPool};
 
 use crate::error::{NnError, check_len};
 
@@ -211,27 +211,39 @@ pub fn conv2d_im2col(
         ..
     } = *shape;
     let (k, cols) = (shape.terms(), oh * ow);
-    let mut patches = vec![0f32; k * cols];
+    if k == 0 || cols == 0 || o == 0 {
+        // Nothing to compute: an empty output, or (no input channels) the bias alone.
+        for (plane, oc) in y.chunks_exact_mut(cols.max(1)).zip((0..o).cycle()) {
+            plane.fill(bias.map_or(0.0, |b| b[oc]));
+        }
+        return Ok(());
+    }
+    // Overwritten entirely: pooled, not allocated (and page-faulted) per call.
+    let mut patches = ScratchPool::global().take_uninit::<f32>(k * cols);
+    let per_channel = kh * kw * cols;
     for n in 0..shape.batch {
-        // Row (ic, u, v) of the patch matrix: the inputs that meet w[·][ic][u][v].
-        for ic in 0..c {
-            let image = &x[(n * c + ic) * h * wd..][..h * wd];
-            for u in 0..kh {
-                for v in 0..kw {
-                    let row = &mut patches[((ic * kh + u) * kw + v) * cols..][..cols];
-                    for i in 0..oh {
-                        let r = unpadded(i * s + u, p, h);
-                        for j in 0..ow {
-                            let q = unpadded(j * s + v, p, wd);
-                            row[i * ow + j] = match (r, q) {
-                                (Some(r), Some(q)) => image[r * wd + q],
-                                _ => 0.0,
-                            };
+        // Row (ic, u, v) of the patch matrix: the inputs that meet w[·][ic][u][v]; input
+        // channels over `par`.
+        par.for_bytes(4 * k * cols)
+            .for_each_chunk_mut(&mut patches, per_channel, |start, part| {
+                for (i, rows) in part.chunks_exact_mut(per_channel).enumerate() {
+                    let ic = start / per_channel + i;
+                    let image = &x[(n * c + ic) * h * wd..][..h * wd];
+                    for (uv, row) in rows.chunks_exact_mut(cols).enumerate() {
+                        let (u, v) = (uv / kw, uv % kw);
+                        for i in 0..oh {
+                            let r = unpadded(i * s + u, p, h);
+                            for j in 0..ow {
+                                let q = unpadded(j * s + v, p, wd);
+                                row[i * ow + j] = match (r, q) {
+                                    (Some(r), Some(q)) => image[r * wd + q],
+                                    _ => 0.0,
+                                };
+                            }
                         }
                     }
                 }
-            }
-        }
+            });
         let planes = &mut y[n * o * cols..(n + 1) * o * cols];
         let beta = match bias {
             Some(b) => {

@@ -10,10 +10,15 @@
 //! Layouts: transformed weights `U[ξ][o][c]` (16 × O × C), transformed inputs `V[ξ][c][t]`
 //! (16 × C × tiles, tiles row-major over the `⌈OH/2⌉ × ⌈OW/2⌉` grid), products `M[ξ][o][t]`.
 //! Tiles past the padded input read zeros; outputs past `OH × OW` are not stored. Per image:
-//! input transform, the 16 GEMMs (on `par`), output transform.
+//! input transform (input channels over `par`), the 16 GEMMs (one batched call on `par`),
+//! output transform
+//! (output channels over `par`); V and M live in pooled scratch.
 
-use bitnet_gemm::{MatMut, MatRef};
-use bitnet_simd::Par;
+use bitnet_gemm::Operand;
+use bitnet_gemm::batched::{Batch, BatchMut};
+use bitnet_simd::par::SharedOut;
+use bitnet_simd::{Level, Par, ScratchPool};
+use pulp::{Simd, WithSimd};
 
 use super::{Conv2d, unpadded};
 use crate::error::{NnError, check_len};
@@ -113,60 +118,165 @@ pub fn conv2d_winograd(
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
     let tiles = th * tw;
     let u = kernel_transform(w, o, c)?;
-    let mut v = vec![0f32; 16 * c * tiles];
-    let mut m = vec![0f32; 16 * o * tiles];
+    let level = Level::active()?;
+    // Both are overwritten entirely: pooled, not allocated (and page-faulted) per call.
+    let pool = ScratchPool::global();
+    let mut v = pool.take_uninit::<f32>(16 * c * tiles);
+    let mut m = pool.take_uninit::<f32>(16 * o * tiles);
     for n in 0..shape.batch {
-        for ic in 0..c {
+        // Input transform, channels over `par`: channel ic writes row ic of each V_ξ.
+        let v_out = SharedOut::new(v.as_mut_ptr());
+        par.for_bytes(4 * 16 * c * tiles).for_each_task(c, |ic| {
             let image = &x[(n * c + ic) * h * wd..][..h * wd];
+            // The four padded input rows of a tile row, split into even and odd columns: tile
+            // tj's columns 2tj .. 2tj + 3 are then e[tj], o[tj], e[tj + 1], o[tj + 1].
+            let mut eo = vec![0f32; 8 * (tw + 1)];
             for ti in 0..th {
-                for tj in 0..tw {
-                    let mut d = [0f32; 16];
-                    for a in 0..4 {
-                        let Some(r) = unpadded(2 * ti + a, p, h) else {
-                            continue;
+                for (a, pair) in eo.chunks_exact_mut(2 * (tw + 1)).enumerate() {
+                    let (e, o) = pair.split_at_mut(tw + 1);
+                    let r = unpadded(2 * ti + a, p, h);
+                    for j in 0..=tw {
+                        let at = |col: usize| match (r, unpadded(col, p, wd)) {
+                            (Some(r), Some(q)) => image[r * wd + q],
+                            _ => 0.0,
                         };
-                        for b in 0..4 {
-                            if let Some(q) = unpadded(2 * tj + b, p, wd) {
-                                d[4 * a + b] = image[r * wd + q];
-                            }
-                        }
-                    }
-                    let t = ti * tw + tj;
-                    for (xi, &val) in input_transform(&d).iter().enumerate() {
-                        v[(xi * c + ic) * tiles + t] = val;
+                        (e[j], o[j]) = (at(2 * j), at(2 * j + 1));
                     }
                 }
+                // SAFETY: row (ξ, ic) of V, tiles ti·tw .. (ti + 1)·tw, lies inside V (16 × c ×
+                // tiles) and is written by this task (channel ic) alone; the 16 rows are
+                // disjoint.
+                let v_rows: [&mut [f32]; 16] = core::array::from_fn(|xi| unsafe {
+                    core::slice::from_raw_parts_mut(v_out.at((xi * c + ic) * tiles + ti * tw), tw)
+                });
+                level.run(InputRow { eo: &eo, v: v_rows });
             }
-        }
-        for xi in 0..16 {
-            bitnet_gemm::gemm(
-                1.0,
-                MatRef::row_major(&u[xi * o * c..(xi + 1) * o * c], o, c)?,
-                MatRef::row_major(&v[xi * c * tiles..(xi + 1) * c * tiles], c, tiles)?,
-                0.0,
-                MatMut::row_major(&mut m[xi * o * tiles..(xi + 1) * o * tiles], o, tiles)?,
-                par,
-            )?;
-        }
-        for oc in 0..o {
-            let plane = &mut y[(n * o + oc) * oh * ow..][..oh * ow];
-            let b = bias.map_or(0.0, |b| b[oc]);
-            for ti in 0..th {
-                for tj in 0..tw {
-                    let t = ti * tw + tj;
-                    let tile: [f32; 16] = core::array::from_fn(|xi| m[(xi * o + oc) * tiles + t]);
-                    let out = output_transform(&tile);
-                    for a in 0..2 {
-                        for bb in 0..2 {
-                            let (i, j) = (2 * ti + a, 2 * tj + bb);
-                            if i < oh && j < ow {
-                                plane[i * ow + j] = out[2 * a + bb] + b;
+        });
+        // M_ξ = U_ξ · V_ξ: one batched call (small products run one per thread).
+        bitnet_gemm::batched::gemm_batched(
+            1.0,
+            Batch::new(Operand::A, &u, 16, o * c, o, c, c, 1)?,
+            Batch::new(Operand::B, &v, 16, c * tiles, c, tiles, tiles, 1)?,
+            0.0,
+            BatchMut::new(&mut m, 16, o * tiles, o, tiles, tiles, 1)?,
+            par,
+        )?;
+        // Output transform, output channels over `par`.
+        let planes = &mut y[n * o * oh * ow..(n + 1) * o * oh * ow];
+        par.for_bytes(4 * 16 * o * tiles)
+            .for_each_chunk_mut(planes, oh * ow, |start, part| {
+                let mut quad = vec![0f32; 4 * tw];
+                for (i, plane) in part.chunks_exact_mut(oh * ow).enumerate() {
+                    let oc = start / (oh * ow) + i;
+                    let b = bias.map_or(0.0, |b| b[oc]);
+                    for ti in 0..th {
+                        let m_rows: [&[f32]; 16] =
+                            core::array::from_fn(|xi| &m[(xi * o + oc) * tiles + ti * tw..][..tw]);
+                        level.run(OutputRow {
+                            m: m_rows,
+                            y: &mut quad,
+                        });
+                        // quad holds y[2ti + a][2tj + bb] at (2a + bb) · tw + tj.
+                        for a in 0..2 {
+                            let row_i = 2 * ti + a;
+                            if row_i >= oh {
+                                continue;
+                            }
+                            let row = &mut plane[row_i * ow..(row_i + 1) * ow];
+                            for (j, y) in row.iter_mut().enumerate() {
+                                *y = quad[(2 * a + j % 2) * tw + j / 2] + b;
                             }
                         }
                     }
+                }
+            });
+    }
+    Ok(())
+}
+
+/// [`input_transform`] of one tile row of one channel, tiles across the vector lanes: `eo`
+/// holds the four padded input rows as (even columns, odd columns) pairs of `tw + 1` values,
+/// `v[ξ]` receives `V_ξ` of the row's `tw` tiles.
+struct InputRow<'a> {
+    eo: &'a [f32],
+    v: [&'a mut [f32]; 16],
+}
+
+impl WithSimd for InputRow<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let InputRow { eo, v } = self;
+        let tw = v[0].len();
+        let lanes = size_of::<S::f32s>() / size_of::<f32>();
+        let rows: [(&[f32], &[f32]); 4] = core::array::from_fn(|a| {
+            let pair = &eo[2 * a * (tw + 1)..2 * (a + 1) * (tw + 1)];
+            pair.split_at(tw + 1)
+        });
+        for j in (0..tw).step_by(lanes) {
+            let n = lanes.min(tw - j);
+            let ld = |s: &[f32], at: usize| simd.partial_load_f32s(&s[at..at + n]);
+            // d[a][k]: column k of input row a, for n tiles.
+            let d: [[S::f32s; 4]; 4] = core::array::from_fn(|a| {
+                let (e, o) = rows[a];
+                [ld(e, j), ld(o, j), ld(e, j + 1), ld(o, j + 1)]
+            });
+            let t: [[S::f32s; 4]; 4] = core::array::from_fn(|k| {
+                [
+                    simd.sub_f32s(d[0][k], d[2][k]),
+                    simd.add_f32s(d[1][k], d[2][k]),
+                    simd.sub_f32s(d[2][k], d[1][k]),
+                    simd.sub_f32s(d[1][k], d[3][k]),
+                ]
+            });
+            // t[k][r] = (Bᵀ d)[r][k]; then each row r times B.
+            for r in 0..4 {
+                let out = [
+                    simd.sub_f32s(t[0][r], t[2][r]),
+                    simd.add_f32s(t[1][r], t[2][r]),
+                    simd.sub_f32s(t[2][r], t[1][r]),
+                    simd.sub_f32s(t[1][r], t[3][r]),
+                ];
+                for (s, &val) in out.iter().enumerate() {
+                    simd.partial_store_f32s(&mut v[4 * r + s][j..j + n], val);
                 }
             }
         }
     }
-    Ok(())
+}
+
+/// [`output_transform`] of one tile row of one output channel, tiles across the vector lanes:
+/// `m[ξ]` holds `M_ξ` of the row's `tw` tiles; `y` receives the four outputs of each tile as
+/// four runs of `tw` (`y[2a + b]` of the tile's 2×2 block in run `2a + b`).
+struct OutputRow<'a> {
+    m: [&'a [f32]; 16],
+    y: &'a mut [f32],
+}
+
+impl WithSimd for OutputRow<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let OutputRow { m, y } = self;
+        let tw = m[0].len();
+        let lanes = size_of::<S::f32s>() / size_of::<f32>();
+        let (y0, rest) = y.split_at_mut(tw);
+        let (y1, rest) = rest.split_at_mut(tw);
+        let (y2, y3) = rest.split_at_mut(tw);
+        for j in (0..tw).step_by(lanes) {
+            let n = lanes.min(tw - j);
+            let mv: [S::f32s; 16] =
+                core::array::from_fn(|xi| simd.partial_load_f32s(&m[xi][j..j + n]));
+            let add3 = |a, b, c| simd.add_f32s(simd.add_f32s(a, b), c);
+            let sub2 = |a, b, c| simd.sub_f32s(simd.sub_f32s(a, b), c);
+            let t0: [S::f32s; 4] = core::array::from_fn(|k| add3(mv[k], mv[4 + k], mv[8 + k]));
+            let t1: [S::f32s; 4] = core::array::from_fn(|k| sub2(mv[4 + k], mv[8 + k], mv[12 + k]));
+            simd.partial_store_f32s(&mut y0[j..j + n], add3(t0[0], t0[1], t0[2]));
+            simd.partial_store_f32s(&mut y1[j..j + n], sub2(t0[1], t0[2], t0[3]));
+            simd.partial_store_f32s(&mut y2[j..j + n], add3(t1[0], t1[1], t1[2]));
+            simd.partial_store_f32s(&mut y3[j..j + n], sub2(t1[1], t1[2], t1[3]));
+        }
+    }
 }
