@@ -601,15 +601,23 @@ fn rope(c: &mut Criterion) {
     let n = 64 * HEADS * HEAD_DIM;
     let mut x = values(n);
     g.throughput(Throughput::Elements(n as u64));
-    for (f, style) in [
-        ("half_split", RopeStyle::HalfSplit),
-        ("interleaved", RopeStyle::Interleaved),
+    for (f, style, table) in [
+        ("half_split", RopeStyle::HalfSplit, false),
+        ("interleaved", RopeStyle::Interleaved, false),
+        ("half_split_cached", RopeStyle::HalfSplit, true),
+        ("interleaved_cached", RopeStyle::Interleaved, true),
     ] {
-        let r = Rope::new(HEAD_DIM, 500_000.0, style).unwrap();
+        let mut r = Rope::new(HEAD_DIM, 500_000.0, style).unwrap();
+        let how = if table {
+            r = r.cached(4096).unwrap();
+            "cos/sin from a table of 4096 positions (Rope::cached)"
+        } else {
+            "cos/sin computed per token in f64"
+        };
         RowMeta::new(name, f, "64x20x128")
             .throughput("Gelem/s", n as f64)
             .note(format!(
-                "Rope::apply ({style:?}), theta 500000, positions 1000.."
+                "Rope::apply ({style:?}), theta 500000, positions 1000..; {how}"
             ))
             .record();
         g.bench_function(BenchmarkId::new(f, "64x20x128"), |b| {

@@ -11,7 +11,9 @@
 //!
 //! The cosines and sines are computed once per token in f64 from the f64 angle (positions in
 //! the thousands times frequencies near 1 lose most of an f32 angle's bits) and rounded to f32;
-//! all heads of the token share them. Error: `|y − ŷ| ≤ 3 ε · (|x₁| + |x₂|)` per element of a
+//! all heads of the token share them. That costs more than the rotation of a token's heads, so
+//! [`Rope::cached`] precomputes them for the positions a model will use (the same f32 values:
+//! results are identical with and without the table). Error: `|y − ŷ| ≤ 3 ε · (|x₁| + |x₂|)` per element of a
 //! pair (ε = `f32::EPSILON`), against the f64 rotation of the same inputs.
 
 use bitnet_simd::{Level, Par, ScratchPool};
@@ -35,6 +37,9 @@ pub struct Rope {
     style: RopeStyle,
     /// `θ^(−2i / head_dim)` in f64, one per pair.
     inv_freq: Vec<f64>,
+    /// Per cached position `pos`: the `head_dim / 2` cosines, then the sines, at
+    /// `pos · head_dim` (empty when nothing is cached).
+    table: Vec<f32>,
 }
 
 impl Rope {
@@ -60,7 +65,44 @@ impl Rope {
             head_dim,
             style,
             inv_freq,
+            table: Vec::new(),
         })
+    }
+
+    /// This RoPE with the cosines and sines of positions `0..positions` precomputed (`positions
+    /// × head_dim` f32: 2 MiB for 4096 positions of 128); positions past them are computed per
+    /// call as without a table. An error if the table cannot be allocated.
+    pub fn cached(mut self, positions: usize) -> Result<Rope, NnError> {
+        let n = positions
+            .checked_mul(self.head_dim)
+            .ok_or_else(|| NnError::Invalid {
+                what: "RoPE table",
+                reason: format!("{positions} positions of {} overflow", self.head_dim),
+            })?;
+        let mut table = Vec::new();
+        table.try_reserve_exact(n).map_err(|_| NnError::Invalid {
+            what: "RoPE table",
+            reason: format!("{n} values cannot be allocated"),
+        })?;
+        table.resize(n, 0.0);
+        for (pos, row) in table.chunks_exact_mut(self.head_dim).enumerate() {
+            self.fill_cos_sin(pos, row);
+        }
+        self.table = table;
+        Ok(self)
+    }
+
+    /// Positions with precomputed cosines and sines ([`Rope::cached`]).
+    pub fn cached_positions(&self) -> usize {
+        self.table.len() / self.head_dim
+    }
+
+    /// The cosines (first half) and sines (second half) of position `pos` into `row`.
+    fn fill_cos_sin(&self, pos: usize, row: &mut [f32]) {
+        let (cos, sin) = row.split_at_mut(self.head_dim / 2);
+        for (p, (c, s)) in cos.iter_mut().zip(sin).enumerate() {
+            (*c, *s) = self.cos_sin(pos, p);
+        }
     }
 
     /// Head size.
@@ -75,8 +117,8 @@ impl Rope {
 
     /// `(cos, sin)` of pair `i`'s angle at position `pos`, rounded to f32.
     pub fn cos_sin(&self, pos: usize, i: usize) -> (f32, f32) {
-        let a = pos as f64 * self.inv_freq[i];
-        (a.cos() as f32, a.sin() as f32)
+        let (sin, cos) = (pos as f64 * self.inv_freq[i]).sin_cos();
+        (cos as f32, sin as f32)
     }
 
     /// Rotates `x` (`tokens × heads × head_dim`) in place, token `t` at position `pos0 + t`;
@@ -84,7 +126,13 @@ impl Rope {
     /// tokens of `heads` heads.
     pub fn apply(&self, x: &mut [f32], heads: usize, pos0: usize, par: Par) -> Result<(), NnError> {
         let token_len = heads * self.head_dim;
-        rows_of("x", x.len(), token_len)?;
+        let tokens = rows_of("x", x.len(), token_len)?;
+        if pos0.checked_add(tokens).is_none() {
+            return Err(NnError::Invalid {
+                what: "pos0",
+                reason: format!("{pos0} + {tokens} tokens overflows"),
+            });
+        }
         let level = Level::active()?;
         if x.is_empty() {
             return Ok(());
@@ -92,13 +140,16 @@ impl Rope {
         let half = self.head_dim / 2;
         par.for_bytes(8 * x.len())
             .for_each_chunk_mut(x, token_len, |start, part| {
-                let mut table = ScratchPool::global().take::<f32>(2 * half);
+                let mut scratch = ScratchPool::global().take::<f32>(2 * half);
                 for (i, token) in part.chunks_exact_mut(token_len).enumerate() {
                     let pos = pos0 + start / token_len + i;
-                    let (cos, sin) = table.split_at_mut(half);
-                    for p in 0..half {
-                        (cos[p], sin[p]) = self.cos_sin(pos, p);
-                    }
+                    let row = if pos < self.cached_positions() {
+                        &self.table[pos * 2 * half..(pos + 1) * 2 * half]
+                    } else {
+                        self.fill_cos_sin(pos, &mut scratch);
+                        &scratch[..]
+                    };
+                    let (cos, sin) = row.split_at(half);
                     for head in token.chunks_exact_mut(self.head_dim) {
                         match self.style {
                             RopeStyle::HalfSplit => {

@@ -40,6 +40,12 @@ proptest! {
                     prop_assert!(close(y[n * d + i], want[n * d + i], b), "{:?} {:?}", c, style);
                 }
             }
+            // A table covering some, all or none of the positions gives identical results.
+            let cached = rope.clone().cached(pos0 + tokens / 2).unwrap();
+            prop_assert_eq!(cached.cached_positions(), pos0 + tokens / 2);
+            let mut z = x.clone();
+            with_ceiling(c, || cached.apply(&mut z, heads, pos0, Par::threads_or_seq(threads))).unwrap().unwrap();
+            prop_assert_eq!(&z, &y);
         }
     }
 
