@@ -5,7 +5,7 @@
 //!
 //! Per row (`n` values):
 //! - RMSNorm: `r = 1 / √(Σ xᵢ² / n + eps)`, `yᵢ = (xᵢ · r) · γᵢ`; the squares summed in four
-//!   vector accumulators.
+//!   vector accumulators (vector `v` into accumulator `v mod 4`).
 //! - LayerNorm: `μ = Σ xᵢ / n`, `σ² = Σ (xᵢ − μ)² / n` (two passes, no cancellation),
 //!   `yᵢ = ((xᵢ − μ) · r) · γᵢ + βᵢ` with `r = 1 / √(σ² + eps)`.
 //!
@@ -48,12 +48,12 @@ pub fn rms_norm(
     check_len("output", x.len(), y.len())?;
     let level = Level::active()?;
     let cols = gamma.len();
-    for_rows(y, cols, par, |start, row, _| {
-        level.run(Rms {
-            io: RmsIo::To(&x[start..start + cols], row),
+    for_parts(y, cols, par, |start, part| {
+        level.run(RmsRows {
+            src: Some(&x[start..start + part.len()]),
+            rows: part,
             gamma,
             eps,
-            ahead: next_row(x, start + cols, cols),
         })
     });
     Ok(())
@@ -63,12 +63,12 @@ pub fn rms_norm(
 pub fn rms_norm_in_place(x: &mut [f32], gamma: &[f32], eps: f32, par: Par) -> Result<(), NnError> {
     shape(x.len(), gamma.len(), eps)?;
     let level = Level::active()?;
-    for_rows(x, gamma.len(), par, |_, row, ahead| {
-        level.run(Rms {
-            io: RmsIo::InPlace(row),
+    for_parts(x, gamma.len(), par, |_, part| {
+        level.run(RmsRows {
+            src: None,
+            rows: part,
             gamma,
             eps,
-            ahead,
         })
     });
     Ok(())
@@ -164,14 +164,13 @@ pub fn layer_norm(
     check_len("beta", gamma.len(), beta.len())?;
     let level = Level::active()?;
     let cols = gamma.len();
-    for_rows(y, cols, par, |start, row, _| {
-        level.run(Layer {
-            src: Some(&x[start..start + cols]),
-            x: row,
+    for_parts(y, cols, par, |start, part| {
+        level.run(LayerRows {
+            src: Some(&x[start..start + part.len()]),
+            rows: part,
             gamma,
             beta,
             eps,
-            ahead: next_row(x, start + cols, cols),
         })
     });
     Ok(())
@@ -188,32 +187,24 @@ pub fn layer_norm_in_place(
     shape(x.len(), gamma.len(), eps)?;
     check_len("beta", gamma.len(), beta.len())?;
     let level = Level::active()?;
-    for_rows(x, gamma.len(), par, |_, row, ahead| {
-        level.run(Layer {
+    for_parts(x, gamma.len(), par, |_, part| {
+        level.run(LayerRows {
             src: None,
-            x: row,
+            rows: part,
             gamma,
             beta,
             eps,
-            ahead,
         })
     });
     Ok(())
 }
 
-/// Runs `f(offset, row, next)` on every row of `cols` values of `x`, rows split over `par`;
-/// `next` prefetches the following row of the same part (none after the last).
-fn for_rows(x: &mut [f32], cols: usize, par: Par, f: impl Fn(usize, &mut [f32], Ahead) + Sync) {
+/// Runs `f(offset, part)` on parts of whole rows of `cols` values of `x`, split over `par`.
+fn for_parts(x: &mut [f32], cols: usize, par: Par, f: impl Fn(usize, &mut [f32]) + Sync) {
     if cols == 0 || x.is_empty() {
         return;
     }
-    par.for_bytes(8 * x.len())
-        .for_each_chunk_mut(x, cols, |start, part| {
-            for i in 0..part.len() / cols {
-                let next = next_row(part, (i + 1) * cols, cols);
-                f(start + i * cols, &mut part[i * cols..(i + 1) * cols], next);
-            }
-        });
+    par.for_bytes(8 * x.len()).for_each_chunk_mut(x, cols, f);
 }
 
 /// A prefetch of the row of `cols` values at `at` in `x` (none past the end), spread over the
@@ -233,8 +224,6 @@ fn total<S: Simd>(simd: S, acc: [S::f32s; 4]) -> f32 {
 
 /// Where an RMSNorm row comes from and goes.
 enum RmsIo<'a> {
-    /// Normalize in place.
-    InPlace(&'a mut [f32]),
     /// Read the first, write the second.
     To(&'a [f32], &'a mut [f32]),
     /// `residual += delta` (the first two), then write the normalized residual to the third.
@@ -261,8 +250,8 @@ fn sum_squares<S: Simd>(simd: S, x: &[f32]) -> f32 {
             *a = simd.mul_add_e_f32s(v, v, *a);
         }
     }
-    for &v in quads.remainder() {
-        acc[0] = simd.mul_add_e_f32s(v, v, acc[0]);
+    for (a, &v) in acc.iter_mut().zip(quads.remainder()) {
+        *a = simd.mul_add_e_f32s(v, v, *a);
     }
     if !xt.is_empty() {
         let v = simd.partial_load_f32s(xt);
@@ -337,10 +326,6 @@ impl WithSimd for Rms<'_> {
         } = self;
         let r = |ss: f32, n: usize| (ss / n as f32 + eps).sqrt().recip();
         match io {
-            RmsIo::InPlace(x) => {
-                let r = r(sum_squares(simd, x), x.len());
-                scale_in_place(simd, x, r, gamma, ahead);
-            }
             RmsIo::To(x, y) => {
                 let r = r(sum_squares(simd, x), x.len());
                 scale_to(simd, x, y, r, gamma, ahead);
@@ -353,89 +338,307 @@ impl WithSimd for Rms<'_> {
     }
 }
 
-/// One LayerNorm row: of `src` into `x`, or of `x` in place; `ahead` (the next row's input)
-/// is prefetched during the last pass.
-struct Layer<'a> {
+/// RMSNorm of consecutive rows (`rows`, of `gamma.len()`): from `src` (as long) or in place.
+/// Software-pipelined: the pass that scales row `i` also sums the squares of row `i + 1`, so
+/// that a row costs one streaming pass, like a copy, instead of two.
+struct RmsRows<'a> {
     src: Option<&'a [f32]>,
-    x: &'a mut [f32],
+    rows: &'a mut [f32],
+    gamma: &'a [f32],
+    eps: f32,
+}
+
+impl WithSimd for RmsRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let RmsRows {
+            src,
+            rows,
+            gamma,
+            eps,
+        } = self;
+        let cols = gamma.len();
+        let n = rows.len() / cols;
+        let rstd = |ss: f32| (ss / cols as f32 + eps).sqrt().recip();
+        match src {
+            Some(src) => {
+                let mut ss = sum_squares(simd, &src[..cols]);
+                for (i, y) in rows.chunks_exact_mut(cols).enumerate() {
+                    let x = &src[i * cols..(i + 1) * cols];
+                    let next = src.get((i + 1) * cols..(i + 2) * cols).unwrap_or(&[]);
+                    ss = scale_to_and_square(simd, x, y, rstd(ss), gamma, next);
+                }
+            }
+            None => {
+                let mut ss = sum_squares(simd, &rows[..cols]);
+                for i in 0..n {
+                    let (x, rest) = rows[i * cols..].split_at_mut(cols);
+                    let next = rest.get(..cols).unwrap_or(&[]);
+                    ss = scale_in_place_and_square(simd, x, rstd(ss), gamma, next);
+                }
+            }
+        }
+    }
+}
+
+/// `y = (x · r) · γ` and `Σ next²` (`next` empty or as long as `x`) in one pass; the squares
+/// go to the accumulators [`sum_squares`] uses, so the sum is the same.
+#[inline(always)]
+fn scale_to_and_square<S: Simd>(
+    simd: S,
+    x: &[f32],
+    y: &mut [f32],
+    r: f32,
+    gamma: &[f32],
+    next: &[f32],
+) -> f32 {
+    if next.is_empty() {
+        scale_to(simd, x, y, r, gamma, Ahead::none());
+        return 0.0;
+    }
+    let r = simd.splat_f32s(r);
+    let f = |v: S::f32s, g: S::f32s| simd.mul_f32s(simd.mul_f32s(v, r), g);
+    let (xv, xt) = S::as_simd_f32s(x);
+    let (yv, yt) = S::as_mut_simd_f32s(y);
+    let (gv, gt) = S::as_simd_f32s(gamma);
+    let (nv, nt) = S::as_simd_f32s(next);
+    let mut acc = [simd.splat_f32s(0.0); 4];
+    let quads = yv.chunks_mut(4).zip(xv.chunks(4));
+    for ((y4, x4), (g4, n4)) in quads.zip(gv.chunks(4).zip(nv.chunks(4))) {
+        for ((((y, &v), &g), &w), a) in y4.iter_mut().zip(x4).zip(g4).zip(n4).zip(&mut acc) {
+            *y = f(v, g);
+            *a = simd.mul_add_e_f32s(w, w, *a);
+        }
+    }
+    if !xt.is_empty() {
+        simd.partial_store_f32s(
+            yt,
+            f(simd.partial_load_f32s(xt), simd.partial_load_f32s(gt)),
+        );
+        let w = simd.partial_load_f32s(nt);
+        acc[0] = simd.mul_add_e_f32s(w, w, acc[0]);
+    }
+    total(simd, acc)
+}
+
+/// [`scale_to_and_square`] in place.
+#[inline(always)]
+fn scale_in_place_and_square<S: Simd>(
+    simd: S,
+    x: &mut [f32],
+    r: f32,
+    gamma: &[f32],
+    next: &[f32],
+) -> f32 {
+    if next.is_empty() {
+        scale_in_place(simd, x, r, gamma, Ahead::none());
+        return 0.0;
+    }
+    let r = simd.splat_f32s(r);
+    let f = |v: S::f32s, g: S::f32s| simd.mul_f32s(simd.mul_f32s(v, r), g);
+    let (xv, xt) = S::as_mut_simd_f32s(x);
+    let (gv, gt) = S::as_simd_f32s(gamma);
+    let (nv, nt) = S::as_simd_f32s(next);
+    let mut acc = [simd.splat_f32s(0.0); 4];
+    for ((x4, g4), n4) in xv.chunks_mut(4).zip(gv.chunks(4)).zip(nv.chunks(4)) {
+        for (((v, &g), &w), a) in x4.iter_mut().zip(g4).zip(n4).zip(&mut acc) {
+            *v = f(*v, g);
+            *a = simd.mul_add_e_f32s(w, w, *a);
+        }
+    }
+    if !xt.is_empty() {
+        let v = f(simd.partial_load_f32s(xt), simd.partial_load_f32s(gt));
+        simd.partial_store_f32s(xt, v);
+        let w = simd.partial_load_f32s(nt);
+        acc[0] = simd.mul_add_e_f32s(w, w, acc[0]);
+    }
+    total(simd, acc)
+}
+
+/// LayerNorm of consecutive rows (`rows`, of `gamma.len()`): from `src` (as long) or in place.
+/// Software-pipelined like [`RmsRows`]: the pass that writes row `i` also sums row `i + 1`, so a
+/// row costs that streaming pass and the variance pass over the row in L1.
+struct LayerRows<'a> {
+    src: Option<&'a [f32]>,
+    rows: &'a mut [f32],
     gamma: &'a [f32],
     beta: &'a [f32],
     eps: f32,
-    ahead: Ahead,
 }
 
-/// The mean of a row and `1 / √(σ² + eps)`, as vectors: two passes (module docs).
+impl WithSimd for LayerRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let LayerRows {
+            src,
+            rows,
+            gamma,
+            beta,
+            eps,
+        } = self;
+        let cols = gamma.len();
+        let n = rows.len() / cols;
+        let gb = (gamma, beta);
+        match src {
+            Some(src) => {
+                let mut sum = row_sum(simd, &src[..cols]);
+                for (i, y) in rows.chunks_exact_mut(cols).enumerate() {
+                    let x = &src[i * cols..(i + 1) * cols];
+                    let (mean, r) = mean_and_rstd(simd, x, sum, eps);
+                    // The last row sums gamma instead (a row in L1), and the sum is not used.
+                    let next = src.get((i + 1) * cols..(i + 2) * cols).unwrap_or(gamma);
+                    sum = affine_and_sum(simd, Some(x), y, (mean, r), gb, next);
+                }
+            }
+            None => {
+                let mut sum = row_sum(simd, &rows[..cols]);
+                for i in 0..n {
+                    let (x, rest) = rows[i * cols..].split_at_mut(cols);
+                    let (mean, r) = mean_and_rstd(simd, x, sum, eps);
+                    let next = rest.get(..cols).unwrap_or(gamma);
+                    sum = affine_and_sum(simd, None, x, (mean, r), gb, next);
+                }
+            }
+        }
+    }
+}
+
+/// `Σ x` in four vector accumulators (vector `v` into accumulator `v mod 4`, the tail into 0).
 #[inline(always)]
-fn mean_and_rstd<S: Simd>(simd: S, x: &[f32], eps: f32) -> (S::f32s, S::f32s) {
-    let n = x.len() as f32;
+fn row_sum<S: Simd>(simd: S, x: &[f32]) -> f32 {
     let (xv, xt) = S::as_simd_f32s(x);
     let mut acc = [simd.splat_f32s(0.0); 4];
-    for (i, &v) in xv.iter().enumerate() {
-        acc[i % 4] = simd.add_f32s(acc[i % 4], v);
+    let mut quads = xv.chunks_exact(4);
+    for x4 in &mut quads {
+        for (a, &v) in acc.iter_mut().zip(x4) {
+            *a = simd.add_f32s(*a, v);
+        }
     }
-    let tail = (!xt.is_empty()).then(|| simd.partial_load_f32s(xt));
-    if let Some(v) = tail {
-        acc[0] = simd.add_f32s(acc[0], v);
+    for (a, &v) in acc.iter_mut().zip(quads.remainder()) {
+        *a = simd.add_f32s(*a, v);
     }
-    let mean = simd.splat_f32s(total(simd, acc) / n);
+    if !xt.is_empty() {
+        acc[0] = simd.add_f32s(acc[0], simd.partial_load_f32s(xt));
+    }
+    total(simd, acc)
+}
+
+/// The mean (from the row's sum) and `1 / √(σ² + eps)` with `σ²` from a second pass over the
+/// deviations (no cancellation), as vectors.
+#[inline(always)]
+fn mean_and_rstd<S: Simd>(simd: S, x: &[f32], sum: f32, eps: f32) -> (S::f32s, S::f32s) {
+    let n = x.len() as f32;
+    let mean = simd.splat_f32s(sum / n);
+    let (xv, xt) = S::as_simd_f32s(x);
     let mut acc = [simd.splat_f32s(0.0); 4];
-    for (i, &v) in xv.iter().enumerate() {
+    let square = |a: &mut S::f32s, v: S::f32s| {
         let d = simd.sub_f32s(v, mean);
-        acc[i % 4] = simd.mul_add_e_f32s(d, d, acc[i % 4]);
+        *a = simd.mul_add_e_f32s(d, d, *a);
+    };
+    let mut quads = xv.chunks_exact(4);
+    for x4 in &mut quads {
+        for (a, &v) in acc.iter_mut().zip(x4) {
+            square(a, v);
+        }
     }
-    if let Some(v) = tail {
-        let d = first_lanes(simd, simd.sub_f32s(v, mean), xt.len());
+    for (a, &v) in acc.iter_mut().zip(quads.remainder()) {
+        square(a, v);
+    }
+    if !xt.is_empty() {
+        let d = first_lanes(
+            simd,
+            simd.sub_f32s(simd.partial_load_f32s(xt), mean),
+            xt.len(),
+        );
         acc[0] = simd.mul_add_e_f32s(d, d, acc[0]);
     }
     let r = simd.splat_f32s((total(simd, acc) / n + eps).sqrt().recip());
     (mean, r)
 }
 
-impl WithSimd for Layer<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, simd: S) {
-        let Layer {
-            src,
-            x,
-            gamma,
-            beta,
-            eps,
-            mut ahead,
-        } = self;
-        let (mean, r) = mean_and_rstd(simd, src.unwrap_or(x), eps);
-        let (gv, gt) = S::as_simd_f32s(gamma);
-        let (bv, bt) = S::as_simd_f32s(beta);
-        let f = |v: S::f32s, g: S::f32s, b: S::f32s| {
-            simd.mul_add_e_f32s(simd.mul_f32s(simd.sub_f32s(v, mean), r), g, b)
+/// `y = ((x − μ) · r) · γ + β` (from `src`, or `y` in place when `src` is `None`) and `Σ next`
+/// (as long as `y`; summed as [`row_sum`] sums) in one pass.
+#[inline(always)]
+fn affine_and_sum<S: Simd>(
+    simd: S,
+    src: Option<&[f32]>,
+    y: &mut [f32],
+    (mean, r): (S::f32s, S::f32s),
+    (gamma, beta): (&[f32], &[f32]),
+    next: &[f32],
+) -> f32 {
+    let f = |v: S::f32s, g: S::f32s, b: S::f32s| {
+        simd.mul_add_e_f32s(simd.mul_f32s(simd.sub_f32s(v, mean), r), g, b)
+    };
+    let (gv, gt) = S::as_simd_f32s(gamma);
+    let (bv, bt) = S::as_simd_f32s(beta);
+    let (nv, nt) = S::as_simd_f32s(next);
+    let mut acc = [simd.splat_f32s(0.0); 4];
+    let (yv, yt) = S::as_mut_simd_f32s(y);
+    // The output from `x`, and vector i of `next` into accumulator i mod 4; groups of four
+    // exactly (iterators, no indexing), so that the accumulators stay in registers.
+    let step =
+        |y: &mut S::f32s, x: S::f32s, (g, b, w): (S::f32s, S::f32s, S::f32s), a: &mut S::f32s| {
+            *y = f(x, g, b);
+            *a = simd.add_f32s(*a, w);
         };
-        let (yv, yt) = S::as_mut_simd_f32s(x);
-        // The input vectors: the source row's, or the output's own (in place).
-        let tail = match src {
-            Some(src) => {
-                let (xv, xt) = S::as_simd_f32s(src);
-                for (((y, &v), &g), &b) in yv.iter_mut().zip(xv).zip(gv).zip(bv) {
-                    ahead.step();
-                    *y = f(v, g, b);
+    let (g4, b4, n4) = (gv.chunks_exact(4), bv.chunks_exact(4), nv.chunks_exact(4));
+    let whole = yv.len() / 4 * 4;
+    let (g_rest, b_rest, n_rest) = (
+        &gv[whole.min(gv.len())..],
+        &bv[whole.min(bv.len())..],
+        &nv[whole.min(nv.len())..],
+    );
+    let gbn4 = g4.zip(b4).zip(n4);
+    let gbn_rest = g_rest.iter().zip(b_rest).zip(n_rest);
+    let tail = match src {
+        Some(src) => {
+            let (xv, xt) = S::as_simd_f32s(src);
+            for ((y4, x4), ((g4, b4), n4)) in
+                yv.chunks_exact_mut(4).zip(xv.chunks_exact(4)).zip(gbn4)
+            {
+                for ((((y, &x), &g), &b), (&w, a)) in y4
+                    .iter_mut()
+                    .zip(x4)
+                    .zip(g4)
+                    .zip(b4)
+                    .zip(n4.iter().zip(&mut acc))
+                {
+                    step(y, x, (g, b, w), a);
                 }
-                xt
             }
-            None => {
-                for ((y, &g), &b) in yv.iter_mut().zip(gv).zip(bv) {
-                    ahead.step();
-                    *y = f(*y, g, b);
-                }
-                &*yt
+            let ys = yv[whole..].iter_mut().zip(&xv[whole..]);
+            for (((y, &x), ((&g, &b), &w)), a) in ys.zip(gbn_rest).zip(&mut acc) {
+                step(y, x, (g, b, w), a);
             }
-        };
-        if !yt.is_empty() {
-            let v = f(
-                simd.partial_load_f32s(tail),
-                simd.partial_load_f32s(gt),
-                simd.partial_load_f32s(bt),
-            );
-            simd.partial_store_f32s(yt, v);
+            xt
         }
+        None => {
+            for (y4, ((g4, b4), n4)) in yv.chunks_exact_mut(4).zip(gbn4) {
+                for (((y, &g), &b), (&w, a)) in
+                    y4.iter_mut().zip(g4).zip(b4).zip(n4.iter().zip(&mut acc))
+                {
+                    step(y, *y, (g, b, w), a);
+                }
+            }
+            for ((y, ((&g, &b), &w)), a) in yv[whole..].iter_mut().zip(gbn_rest).zip(&mut acc) {
+                step(y, *y, (g, b, w), a);
+            }
+            &*yt
+        }
+    };
+    if !yt.is_empty() {
+        let v = f(
+            simd.partial_load_f32s(tail),
+            simd.partial_load_f32s(gt),
+            simd.partial_load_f32s(bt),
+        );
+        simd.partial_store_f32s(yt, v);
+        acc[0] = simd.add_f32s(acc[0], simd.partial_load_f32s(nt));
     }
+    total(simd, acc)
 }
