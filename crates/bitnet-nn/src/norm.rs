@@ -100,8 +100,10 @@ pub fn add_rms_norm(
                 // SAFETY: the output row at `at` (inside y, same length as residual) belongs to
                 // this part alone.
                 let y_row = unsafe { core::slice::from_raw_parts_mut(out.at(at), cols) };
-                level.run(Rms {
-                    io: RmsIo::Add(row, &delta[at..at + cols], y_row),
+                level.run(AddRms {
+                    residual: row,
+                    delta: &delta[at..at + cols],
+                    y: y_row,
                     gamma,
                     eps,
                     ahead: next_row(delta, at + cols, cols),
@@ -113,9 +115,9 @@ pub fn add_rms_norm(
 
 /// RMSNorm of the rows of `x`, then each row quantized to int8 by absmax exactly as
 /// [`Int8Activations::quantize`] with [`ActScale::PerToken`] quantizes the normalized rows (the
-/// results are identical); a non-finite normalized value is an error. Each normalized row goes
-/// to an L1-resident scratch row of its thread and straight into the quantizer, never to memory
-/// as f32. Allocates the result; [`rms_norm_quantize_into`] reuses one.
+/// results are identical); a non-finite normalized value is an error. The rows are normalized
+/// a few at a time into an L1-resident scratch block of their thread and go straight into the
+/// quantizer, never to memory as f32. Allocates the result; [`rms_norm_quantize_into`] reuses one.
 pub fn rms_norm_quantize(
     x: &[f32],
     gamma: &[f32],
@@ -139,12 +141,15 @@ pub fn rms_norm_quantize_into(
     let tokens = shape(x.len(), gamma.len(), eps)?;
     let level = Level::active()?;
     let cols = gamma.len();
-    out.quantize_rows_into(tokens, cols, par, |t, row| {
-        level.run(Rms {
-            io: RmsIo::To(&x[t * cols..(t + 1) * cols], row),
+    // Rows normalized a few at a time (pipelined like rms_norm), about 32 KiB: in L1 when the
+    // quantizer reads them.
+    let block = (8192 / cols.max(1)).max(1);
+    out.quantize_blocks_into(tokens, cols, block, par, |t0, rows| {
+        level.run(RmsRows {
+            src: Some(&x[t0 * cols..t0 * cols + rows.len()]),
+            rows,
             gamma,
             eps,
-            ahead: next_row(x, (t + 1) * cols, cols),
         })
     })?;
     Ok(())
@@ -222,18 +227,12 @@ fn total<S: Simd>(simd: S, acc: [S::f32s; 4]) -> f32 {
     )
 }
 
-/// Where an RMSNorm row comes from and goes.
-enum RmsIo<'a> {
-    /// Read the first, write the second.
-    To(&'a [f32], &'a mut [f32]),
-    /// `residual += delta` (the first two), then write the normalized residual to the third.
-    Add(&'a mut [f32], &'a [f32], &'a mut [f32]),
-}
-
-/// One RMSNorm row; `ahead` (the next row's input) is prefetched during the scaling pass, so
-/// that the next row's first pass reads from L1.
-struct Rms<'a> {
-    io: RmsIo<'a>,
+/// One residual add + RMSNorm row: `residual += delta`, then `y` = the normalized residual;
+/// `ahead` (the next row's delta) is prefetched during the scaling pass.
+struct AddRms<'a> {
+    residual: &'a mut [f32],
+    delta: &'a [f32],
+    y: &'a mut [f32],
     gamma: &'a [f32],
     eps: f32,
     ahead: Ahead,
@@ -313,28 +312,22 @@ fn scale_in_place<S: Simd>(simd: S, x: &mut [f32], r: f32, gamma: &[f32], mut ah
     }
 }
 
-impl WithSimd for Rms<'_> {
+impl WithSimd for AddRms<'_> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let Rms {
-            io,
+        let AddRms {
+            residual,
+            delta,
+            y,
             gamma,
             eps,
             ahead,
         } = self;
-        let r = |ss: f32, n: usize| (ss / n as f32 + eps).sqrt().recip();
-        match io {
-            RmsIo::To(x, y) => {
-                let r = r(sum_squares(simd, x), x.len());
-                scale_to(simd, x, y, r, gamma, ahead);
-            }
-            RmsIo::Add(res, delta, y) => {
-                let r = r(add_sum_squares(simd, res, delta), res.len());
-                scale_to(simd, res, y, r, gamma, ahead);
-            }
-        }
+        let ss = add_sum_squares(simd, residual, delta);
+        let r = (ss / residual.len() as f32 + eps).sqrt().recip();
+        scale_to(simd, residual, y, r, gamma, ahead);
     }
 }
 

@@ -196,6 +196,21 @@ impl Int8Activations {
         par: Par,
         fill: impl Fn(usize, &mut [f32]) + Sync,
     ) -> Result<(), QuantError> {
+        self.quantize_blocks_into(tokens, k, 1, par, |t0, rows| fill(t0, rows))
+    }
+
+    /// [`Int8Activations::quantize_rows_into`] with the rows produced `block` at a time:
+    /// `fill(t0, rows)` writes tokens `t0 ..` into `rows` (`n × k`, `1 ≤ n ≤ block`; a
+    /// per-thread scratch), for producers that work faster on several rows at once (a norm
+    /// pipelined over rows); keep `block × k` floats within L1. The results are identical.
+    pub fn quantize_blocks_into(
+        &mut self,
+        tokens: usize,
+        k: usize,
+        block: usize,
+        par: Par,
+        fill: impl Fn(usize, &mut [f32]) + Sync,
+    ) -> Result<(), QuantError> {
         check_k(k)?;
         let n = elements(tokens, k)?;
         let ops = RowOps::for_ceiling()?;
@@ -209,26 +224,36 @@ impl Int8Activations {
             self.sums.fill(sum);
             return Ok(());
         }
+        let block = block.max(1);
         let scales = SharedOut::new(self.scales.as_mut_ptr());
         let sums = SharedOut::new(self.sums.as_mut_ptr());
         let first_error = std::sync::Mutex::new(None);
         par.for_bytes(5 * n)
             .for_each_chunk_mut(&mut self.q, k, |start, part| {
-                let mut row = ScratchPool::global().take::<f32>(k);
-                for (i, q) in part.chunks_exact_mut(k).enumerate() {
-                    let t = start / k + i;
-                    fill(t, &mut row[..k]);
-                    match quantize_token(ops, &row[..k], q) {
-                        // SAFETY: token t < tokens indexes scales and sums (both `tokens`
-                        // long), and its row belongs to this part alone.
-                        Ok((a, sum)) => unsafe {
-                            *scales.at(t) = a;
-                            *sums.at(t) = sum;
-                        },
-                        Err(e) => {
-                            let mut first = first_error.lock().unwrap_or_else(|e| e.into_inner());
-                            first.get_or_insert(e);
-                            return;
+                let mut rows = ScratchPool::global().take::<f32>(block * k);
+                for (b, q_block) in part.chunks_mut(block * k).enumerate() {
+                    let t0 = start / k + b * block;
+                    let rows = &mut rows[..q_block.len()];
+                    fill(t0, rows);
+                    for (i, (q, row)) in q_block
+                        .chunks_exact_mut(k)
+                        .zip(rows.chunks_exact(k))
+                        .enumerate()
+                    {
+                        let t = t0 + i;
+                        match quantize_token(ops, row, q) {
+                            // SAFETY: token t < tokens indexes scales and sums (both `tokens`
+                            // long), and its row belongs to this part alone.
+                            Ok((a, sum)) => unsafe {
+                                *scales.at(t) = a;
+                                *sums.at(t) = sum;
+                            },
+                            Err(e) => {
+                                let mut first =
+                                    first_error.lock().unwrap_or_else(|e| e.into_inner());
+                                first.get_or_insert(e);
+                                return;
+                            }
                         }
                     }
                 }

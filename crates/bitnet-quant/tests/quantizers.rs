@@ -247,7 +247,7 @@ proptest! {
     /// `quantize_rows_into` (parallel, into a reused buffer that grows and shrinks) gives what
     /// `quantize` per token gives, on every level and thread count; a non-finite row is an error.
     #[test]
-    fn rows_into_a_reused_buffer_match((tokens, k, x) in matrix(70, 40), threads in 1usize..3, nan_at in any::<prop::sample::Index>()) {
+    fn rows_into_a_reused_buffer_match((tokens, k, x) in matrix(70, 40), threads in 1usize..3, block in 1usize..6, nan_at in any::<prop::sample::Index>()) {
         use bitnet_simd::Par;
         use bitnet_simd::isa::{Ceiling, testable_isas, with_ceiling};
         let want = Int8Activations::quantize(&x, tokens, k, ActScale::PerToken).unwrap();
@@ -259,6 +259,13 @@ proptest! {
                 got.quantize_rows_into(tokens, k, par, |t, row| row.copy_from_slice(&x[t * k..(t + 1) * k]))
             }).unwrap().unwrap();
             prop_assert_eq!(&got, &want, "{:?}", isa);
+            // Blocks of rows at a time.
+            with_ceiling(Ceiling::at(isa), || {
+                got.quantize_blocks_into(tokens, k, block, par, |t0, rows| {
+                    rows.copy_from_slice(&x[t0 * k..t0 * k + rows.len()])
+                })
+            }).unwrap().unwrap();
+            prop_assert_eq!(&got, &want, "{:?} blocks of {}", isa, block);
         }
         if !x.is_empty() {
             let bad = nan_at.index(x.len());

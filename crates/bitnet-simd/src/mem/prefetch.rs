@@ -49,15 +49,15 @@ impl Ahead {
         }
     }
 
-    /// Prefetches the next lines of the range (none once it is covered).
+    /// Prefetches the next lines of the range (none once it is covered; the last step may touch
+    /// up to `per_step − 1` lines past the end, which a prefetch may do). One branch per step.
     #[inline(always)]
     pub fn step(&mut self) {
-        for _ in 0..self.per_step {
-            if self.next >= self.end {
-                return;
+        if self.next < self.end {
+            for k in 0..self.per_step {
+                prefetch((self.next + k * Self::LINE) as *const u8);
             }
-            prefetch(self.next as *const u8);
-            self.next += Self::LINE;
+            self.next += self.per_step * Self::LINE;
         }
     }
 }
