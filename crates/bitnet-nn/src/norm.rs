@@ -295,23 +295,6 @@ fn scale_to<S: Simd>(simd: S, x: &[f32], y: &mut [f32], r: f32, gamma: &[f32], m
     }
 }
 
-/// `x = (x · r) · γ`, the same arithmetic as [`scale_to`].
-#[inline(always)]
-fn scale_in_place<S: Simd>(simd: S, x: &mut [f32], r: f32, gamma: &[f32], mut ahead: Ahead) {
-    let r = simd.splat_f32s(r);
-    let (gv, gt) = S::as_simd_f32s(gamma);
-    let f = |v: S::f32s, g: S::f32s| simd.mul_f32s(simd.mul_f32s(v, r), g);
-    let (xv, xt) = S::as_mut_simd_f32s(x);
-    for (v, &g) in xv.iter_mut().zip(gv) {
-        ahead.step();
-        *v = f(*v, g);
-    }
-    if !xt.is_empty() {
-        let v = f(simd.partial_load_f32s(xt), simd.partial_load_f32s(gt));
-        simd.partial_store_f32s(xt, v);
-    }
-}
-
 impl WithSimd for AddRms<'_> {
     type Output = ();
 
@@ -353,97 +336,103 @@ impl WithSimd for RmsRows<'_> {
             eps,
         } = self;
         let cols = gamma.len();
-        let n = rows.len() / cols;
         let rstd = |ss: f32| (ss / cols as f32 + eps).sqrt().recip();
-        match src {
-            Some(src) => {
-                let mut ss = sum_squares(simd, &src[..cols]);
-                for (i, y) in rows.chunks_exact_mut(cols).enumerate() {
-                    let x = &src[i * cols..(i + 1) * cols];
-                    let next = src.get((i + 1) * cols..(i + 2) * cols).unwrap_or(&[]);
-                    ss = scale_to_and_square(simd, x, y, rstd(ss), gamma, next);
-                }
-            }
-            None => {
-                let mut ss = sum_squares(simd, &rows[..cols]);
-                for i in 0..n {
-                    let (x, rest) = rows[i * cols..].split_at_mut(cols);
-                    let next = rest.get(..cols).unwrap_or(&[]);
-                    ss = scale_in_place_and_square(simd, x, rstd(ss), gamma, next);
-                }
-            }
-        }
+        pipeline_rows(
+            src,
+            rows,
+            cols,
+            gamma,
+            |x| sum_squares(simd, x),
+            |x, y, ss, next| scale_and_square(simd, x, y, rstd(ss), gamma, next),
+        );
     }
 }
 
-/// `y = (x · r) · γ` and `Σ next²` (`next` empty or as long as `x`) in one pass; the squares
-/// go to the accumulators [`sum_squares`] uses, so the sum is the same.
+/// The software pipeline of [`RmsRows`] and [`LayerRows`] over `rows` (of `cols` values), from
+/// `src` or in place: `first(row 0)` is the first row's sum; `step(x, y, sum, next)` writes row
+/// `i` (from `x`, or `y` in place when `x` is `None`) given its sum and returns the sum of
+/// `next`: row `i + 1`, or after the last row the stand-in `last` (a row in L1, sum unused).
 #[inline(always)]
-fn scale_to_and_square<S: Simd>(
+fn pipeline_rows(
+    src: Option<&[f32]>,
+    rows: &mut [f32],
+    cols: usize,
+    last: &[f32],
+    first: impl FnOnce(&[f32]) -> f32,
+    mut step: impl FnMut(Option<&[f32]>, &mut [f32], f32, &[f32]) -> f32,
+) {
+    let n = rows.len() / cols;
+    let mut sum = first(src.map_or(&rows[..cols], |src| &src[..cols]));
+    for i in 0..n {
+        let (y, rest) = rows[i * cols..].split_at_mut(cols);
+        sum = match src {
+            Some(src) => {
+                let next = src.get((i + 1) * cols..(i + 2) * cols).unwrap_or(last);
+                step(Some(&src[i * cols..(i + 1) * cols]), y, sum, next)
+            }
+            None => step(None, y, sum, rest.get(..cols).unwrap_or(last)),
+        };
+    }
+}
+
+/// `y = (x · r) · γ` (from `src`, or `y` in place when `src` is `None`) and `Σ next²` (`next`
+/// as long as `y`; the squares go to the accumulators [`sum_squares`] uses, so the sum is the
+/// same) in one pass.
+#[inline(always)]
+fn scale_and_square<S: Simd>(
     simd: S,
-    x: &[f32],
+    src: Option<&[f32]>,
     y: &mut [f32],
     r: f32,
     gamma: &[f32],
     next: &[f32],
 ) -> f32 {
-    if next.is_empty() {
-        scale_to(simd, x, y, r, gamma, Ahead::none());
-        return 0.0;
-    }
     let r = simd.splat_f32s(r);
     let f = |v: S::f32s, g: S::f32s| simd.mul_f32s(simd.mul_f32s(v, r), g);
-    let (xv, xt) = S::as_simd_f32s(x);
+    let (gv, gt) = S::as_simd_f32s(gamma);
+    let (nv, nt) = S::as_simd_f32s(next);
+    let mut acc = [simd.splat_f32s(0.0); 4];
     let (yv, yt) = S::as_mut_simd_f32s(y);
-    let (gv, gt) = S::as_simd_f32s(gamma);
-    let (nv, nt) = S::as_simd_f32s(next);
-    let mut acc = [simd.splat_f32s(0.0); 4];
-    let quads = yv.chunks_mut(4).zip(xv.chunks(4));
-    for ((y4, x4), (g4, n4)) in quads.zip(gv.chunks(4).zip(nv.chunks(4))) {
-        for ((((y, &v), &g), &w), a) in y4.iter_mut().zip(x4).zip(g4).zip(n4).zip(&mut acc) {
-            *y = f(v, g);
-            *a = simd.mul_add_e_f32s(w, w, *a);
+    let step = |y: &mut S::f32s, x: S::f32s, g: S::f32s, w: S::f32s, a: &mut S::f32s| {
+        *y = f(x, g);
+        *a = simd.mul_add_e_f32s(w, w, *a);
+    };
+    let whole = yv.len() / 4 * 4;
+    let gn4 = gv.chunks_exact(4).zip(nv.chunks_exact(4));
+    let gn_rest = gv[whole.min(gv.len())..]
+        .iter()
+        .zip(&nv[whole.min(nv.len())..]);
+    let tail = match src {
+        Some(src) => {
+            let (xv, xt) = S::as_simd_f32s(src);
+            for ((y4, x4), (g4, n4)) in yv.chunks_exact_mut(4).zip(xv.chunks_exact(4)).zip(gn4) {
+                for (((y, &x), &g), (&w, a)) in
+                    y4.iter_mut().zip(x4).zip(g4).zip(n4.iter().zip(&mut acc))
+                {
+                    step(y, x, g, w, a);
+                }
+            }
+            let ys = yv[whole..].iter_mut().zip(&xv[whole..]);
+            for (((y, &x), (&g, &w)), a) in ys.zip(gn_rest).zip(&mut acc) {
+                step(y, x, g, w, a);
+            }
+            xt
         }
-    }
-    if !xt.is_empty() {
-        simd.partial_store_f32s(
-            yt,
-            f(simd.partial_load_f32s(xt), simd.partial_load_f32s(gt)),
-        );
-        let w = simd.partial_load_f32s(nt);
-        acc[0] = simd.mul_add_e_f32s(w, w, acc[0]);
-    }
-    total(simd, acc)
-}
-
-/// [`scale_to_and_square`] in place.
-#[inline(always)]
-fn scale_in_place_and_square<S: Simd>(
-    simd: S,
-    x: &mut [f32],
-    r: f32,
-    gamma: &[f32],
-    next: &[f32],
-) -> f32 {
-    if next.is_empty() {
-        scale_in_place(simd, x, r, gamma, Ahead::none());
-        return 0.0;
-    }
-    let r = simd.splat_f32s(r);
-    let f = |v: S::f32s, g: S::f32s| simd.mul_f32s(simd.mul_f32s(v, r), g);
-    let (xv, xt) = S::as_mut_simd_f32s(x);
-    let (gv, gt) = S::as_simd_f32s(gamma);
-    let (nv, nt) = S::as_simd_f32s(next);
-    let mut acc = [simd.splat_f32s(0.0); 4];
-    for ((x4, g4), n4) in xv.chunks_mut(4).zip(gv.chunks(4)).zip(nv.chunks(4)) {
-        for (((v, &g), &w), a) in x4.iter_mut().zip(g4).zip(n4).zip(&mut acc) {
-            *v = f(*v, g);
-            *a = simd.mul_add_e_f32s(w, w, *a);
+        None => {
+            for (y4, (g4, n4)) in yv.chunks_exact_mut(4).zip(gn4) {
+                for ((y, &g), (&w, a)) in y4.iter_mut().zip(g4).zip(n4.iter().zip(&mut acc)) {
+                    step(y, *y, g, w, a);
+                }
+            }
+            for ((y, (&g, &w)), a) in yv[whole..].iter_mut().zip(gn_rest).zip(&mut acc) {
+                step(y, *y, g, w, a);
+            }
+            &*yt
         }
-    }
-    if !xt.is_empty() {
-        let v = f(simd.partial_load_f32s(xt), simd.partial_load_f32s(gt));
-        simd.partial_store_f32s(xt, v);
+    };
+    if !yt.is_empty() {
+        let v = f(simd.partial_load_f32s(tail), simd.partial_load_f32s(gt));
+        simd.partial_store_f32s(yt, v);
         let w = simd.partial_load_f32s(nt);
         acc[0] = simd.mul_add_e_f32s(w, w, acc[0]);
     }
@@ -474,29 +463,17 @@ impl WithSimd for LayerRows<'_> {
             eps,
         } = self;
         let cols = gamma.len();
-        let n = rows.len() / cols;
-        let gb = (gamma, beta);
-        match src {
-            Some(src) => {
-                let mut sum = row_sum(simd, &src[..cols]);
-                for (i, y) in rows.chunks_exact_mut(cols).enumerate() {
-                    let x = &src[i * cols..(i + 1) * cols];
-                    let (mean, r) = mean_and_rstd(simd, x, sum, eps);
-                    // The last row sums gamma instead (a row in L1), and the sum is not used.
-                    let next = src.get((i + 1) * cols..(i + 2) * cols).unwrap_or(gamma);
-                    sum = affine_and_sum(simd, Some(x), y, (mean, r), gb, next);
-                }
-            }
-            None => {
-                let mut sum = row_sum(simd, &rows[..cols]);
-                for i in 0..n {
-                    let (x, rest) = rows[i * cols..].split_at_mut(cols);
-                    let (mean, r) = mean_and_rstd(simd, x, sum, eps);
-                    let next = rest.get(..cols).unwrap_or(gamma);
-                    sum = affine_and_sum(simd, None, x, (mean, r), gb, next);
-                }
-            }
-        }
+        pipeline_rows(
+            src,
+            rows,
+            cols,
+            gamma,
+            |x| row_sum(simd, x),
+            |x, y, sum, next| {
+                let (mean, r) = mean_and_rstd(simd, x.unwrap_or(y), sum, eps);
+                affine_and_sum(simd, x, y, (mean, r), (gamma, beta), next)
+            },
+        );
     }
 }
 
