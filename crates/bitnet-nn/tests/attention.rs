@@ -179,4 +179,7 @@ fn bad_shapes_are_errors() {
         Err(NnError::Length { .. })
     ));
     assert!(KvCache::new(0, 4, 3, KvStorage::F16).is_err());
+    // Capacities whose key tiles or element counts overflow, or cannot be allocated.
+    assert!(KvCache::new(1, 1, usize::MAX, KvStorage::F32).is_err());
+    assert!(KvCache::new(2, 8, usize::MAX / 4, KvStorage::F16).is_err());
 }

@@ -94,7 +94,7 @@ impl KvCache {
             head_dim,
             capacity,
             len: 0,
-            k: alloc(elements(tiles * KEY_TILE)?)?,
+            k: alloc(elements(tiles.saturating_mul(KEY_TILE))?)?,
             v: alloc(elements(capacity)?)?,
         })
     }
