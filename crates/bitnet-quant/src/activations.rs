@@ -9,7 +9,9 @@
 use bitnet_simd::par::SharedOut;
 use bitnet_simd::{Par, ScratchPool};
 
-use crate::error::{QuantError, check_finite, check_k, check_len, elements, try_filled};
+use crate::error::{
+    QuantError, check_finite, check_k, check_len, elements, try_filled, try_resize,
+};
 
 /// The floor of `max|x|`: an all-zero token quantizes to zeros with scale `127 / 1e-5`.
 pub const MIN_ABSMAX: f32 = 1e-5;
@@ -214,9 +216,9 @@ impl Int8Activations {
         check_k(k)?;
         let n = elements(tokens, k)?;
         let ops = RowOps::for_ceiling()?;
-        resize(&mut self.q, n, "activations")?;
-        resize(&mut self.scales, tokens, "tokens")?;
-        resize(&mut self.sums, tokens, "tokens")?;
+        try_resize(&mut self.q, n, "activations", 0)?;
+        try_resize(&mut self.scales, tokens, "tokens", 0.0)?;
+        try_resize(&mut self.sums, tokens, "tokens", 0)?;
         (self.tokens, self.k) = (tokens, k);
         if k == 0 {
             let (a, sum) = quantize_token(ops, &[], &mut [])?;
@@ -389,19 +391,4 @@ fn quantize_token(ops: RowOps, row: &[f32], q: &mut [i8]) -> Result<(f32, i32), 
     }
     let a = 127.0 / m.max(MIN_ABSMAX);
     Ok((a, ops.quantize(row, a, q)))
-}
-
-/// `v` resized to `n` values (zeros where it grows), an error if that cannot be allocated.
-fn resize<T: Clone + Default>(
-    v: &mut Vec<T>,
-    n: usize,
-    what: &'static str,
-) -> Result<(), QuantError> {
-    v.try_reserve(n.saturating_sub(v.len()))
-        .map_err(|_| QuantError::Invalid {
-            what,
-            reason: format!("{n} elements cannot be allocated"),
-        })?;
-    v.resize(n, T::default());
-    Ok(())
 }

@@ -115,12 +115,24 @@ pub(crate) fn try_filled<T: Clone>(
     value: T,
 ) -> Result<Vec<T>, QuantError> {
     let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| QuantError::Invalid {
-        what,
-        reason: format!("{n} elements cannot be allocated"),
-    })?;
-    v.resize(n, value);
+    try_resize(&mut v, n, what, value)?;
     Ok(v)
+}
+
+/// `v` resized to `n` values (`value` where it grows), an error if that cannot be allocated.
+pub(crate) fn try_resize<T: Clone>(
+    v: &mut Vec<T>,
+    n: usize,
+    what: &'static str,
+    value: T,
+) -> Result<(), QuantError> {
+    v.try_reserve_exact(n.saturating_sub(v.len()))
+        .map_err(|_| QuantError::Invalid {
+            what,
+            reason: format!("{n} elements cannot be allocated"),
+        })?;
+    v.resize(n, value);
+    Ok(())
 }
 
 /// Checks `k <= MAX_K`: the kernels' integer sums are exact in i32 up to there.

@@ -5,10 +5,7 @@
 
 use core::arch::x86_64::*;
 
-/// Lanes under a mask of the first `n ≤ 16`.
-fn first(n: usize) -> __mmask16 {
-    ((1u32 << n) - 1) as __mmask16
-}
+use crate::float16::x86::lanes16;
 
 /// `max |x|` (0 for an empty row); NaN if any value is NaN (an infinity gives infinity).
 #[target_feature(enable = "avx512f")]
@@ -26,7 +23,7 @@ pub fn absmax(x: &[f32]) -> f32 {
     }
     for c in quads.remainder().chunks(16) {
         // SAFETY: the mask covers the `c.len() ≤ 16` floats of `c`; masked-off lanes are zero.
-        let v = unsafe { _mm512_maskz_loadu_ps(first(c.len()), c.as_ptr()) };
+        let v = unsafe { _mm512_maskz_loadu_ps(lanes16(c.len()), c.as_ptr()) };
         m[0] = _mm512_max_ps(m[0], _mm512_abs_ps(v));
         nan |= _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
     }
@@ -67,7 +64,7 @@ pub fn quantize(x: &[f32], s: f32, out: &mut [i8]) -> i32 {
         }
     }
     for (xc, oc) in x[n32..].chunks(16).zip(out[n32..].chunks_mut(16)) {
-        let mask = first(xc.len());
+        let mask = lanes16(xc.len());
         // SAFETY: the mask covers the `xc.len() ≤ 16` floats of `xc` and bytes of `oc`;
         // masked-off lanes load as zero and quantize to zero.
         unsafe {

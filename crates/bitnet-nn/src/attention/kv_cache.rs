@@ -34,6 +34,34 @@ enum Buf {
     F16(Vec<f16>),
 }
 
+impl Buf {
+    /// Elements `span` as f32 into the start of `out`.
+    fn read(&self, span: core::ops::Range<usize>, out: &mut [f32]) -> Result<(), NnError> {
+        let out = &mut out[..span.len()];
+        match self {
+            Buf::F32(b) => out.copy_from_slice(&b[span]),
+            Buf::F16(b) => float16::f16_to_f32(&b[span], out)?,
+        }
+        Ok(())
+    }
+
+    /// Elements `span` when stored as f32.
+    fn f32_slice(&self, span: core::ops::Range<usize>) -> Option<&[f32]> {
+        match self {
+            Buf::F32(b) => Some(&b[span]),
+            Buf::F16(_) => None,
+        }
+    }
+
+    /// Elements `span` as a prefetch over `steps` steps.
+    fn ahead(&self, span: core::ops::Range<usize>, steps: usize) -> Ahead {
+        match self {
+            Buf::F32(b) => Ahead::new(&b[span], steps),
+            Buf::F16(b) => Ahead::new(&b[span], steps),
+        }
+    }
+}
+
 /// Keys and values of up to `capacity` tokens (module docs).
 #[derive(Clone, Debug, PartialEq)]
 pub struct KvCache {
@@ -203,30 +231,33 @@ impl KvCache {
         )
     }
 
-    /// Key tile `tile` of head `h` (tokens `tile · KEY_TILE ..`, transposed: `head_dim × KEY_TILE`,
-    /// module docs) as f32 into `out`.
+    /// The elements of key tile `tile` of head `h` (tokens `tile · KEY_TILE ..`, transposed:
+    /// `head_dim × KEY_TILE`, module docs).
+    fn key_tile_span(&self, h: usize, tile: usize) -> core::ops::Range<usize> {
+        let (at, _) = self.key_tile_at(h, tile * KEY_TILE);
+        at..at + self.head_dim * KEY_TILE
+    }
+
+    /// The elements of the values of head `h` at positions `range` (`range.len() × head_dim`).
+    fn value_span(&self, h: usize, range: core::ops::Range<usize>) -> core::ops::Range<usize> {
+        let d = self.head_dim;
+        let at = (h * self.capacity + range.start) * d;
+        at..at + range.len() * d
+    }
+
+    /// Key tile `tile` of head `h` as f32 into `out`.
     pub(crate) fn read_key_tile(
         &self,
         h: usize,
         tile: usize,
         out: &mut [f32],
     ) -> Result<(), NnError> {
-        let n = self.head_dim * KEY_TILE;
-        let (at, _) = self.key_tile_at(h, tile * KEY_TILE);
-        match &self.k {
-            Buf::F32(b) => out[..n].copy_from_slice(&b[at..at + n]),
-            Buf::F16(b) => float16::f16_to_f32(&b[at..at + n], &mut out[..n])?,
-        }
-        Ok(())
+        self.k.read(self.key_tile_span(h, tile), out)
     }
 
     /// Key tile `tile` of head `h` when stored as f32 (no copy).
     pub(crate) fn key_tile_f32(&self, h: usize, tile: usize) -> Option<&[f32]> {
-        let (at, _) = self.key_tile_at(h, tile * KEY_TILE);
-        match &self.k {
-            Buf::F32(b) => Some(&b[at..at + self.head_dim * KEY_TILE]),
-            Buf::F16(_) => None,
-        }
+        self.k.f32_slice(self.key_tile_span(h, tile))
     }
 
     /// Key tile `tile` of head `h` as a prefetch spread over `steps` steps (nothing past the
@@ -235,12 +266,7 @@ impl KvCache {
         if tile >= self.capacity.div_ceil(KEY_TILE) {
             return Ahead::none();
         }
-        let n = self.head_dim * KEY_TILE;
-        let (at, _) = self.key_tile_at(h, tile * KEY_TILE);
-        match &self.k {
-            Buf::F32(b) => Ahead::new(&b[at..at + n], steps),
-            Buf::F16(b) => Ahead::new(&b[at..at + n], steps),
-        }
+        self.k.ahead(self.key_tile_span(h, tile), steps)
     }
 
     /// Values of head `h` at positions `range` as a prefetch spread over `steps` steps.
@@ -253,13 +279,7 @@ impl KvCache {
         if range.is_empty() || range.end > self.capacity {
             return Ahead::none();
         }
-        let d = self.head_dim;
-        let at = (h * self.capacity + range.start) * d;
-        let n = range.len() * d;
-        match &self.v {
-            Buf::F32(b) => Ahead::new(&b[at..at + n], steps),
-            Buf::F16(b) => Ahead::new(&b[at..at + n], steps),
-        }
+        self.v.ahead(self.value_span(h, range), steps)
     }
 
     /// Values of head `h` at positions `range`, as f32 into `out` (`range.len() × head_dim`).
@@ -269,24 +289,12 @@ impl KvCache {
         range: core::ops::Range<usize>,
         out: &mut [f32],
     ) -> Result<(), NnError> {
-        let d = self.head_dim;
-        let at = (h * self.capacity + range.start) * d;
-        let n = range.len() * d;
-        match &self.v {
-            Buf::F32(b) => out[..n].copy_from_slice(&b[at..at + n]),
-            Buf::F16(b) => float16::f16_to_f32(&b[at..at + n], &mut out[..n])?,
-        }
-        Ok(())
+        self.v.read(self.value_span(h, range), out)
     }
 
     /// Values of head `h` at positions `range` when stored as f32 (no copy).
     pub(crate) fn values_f32(&self, h: usize, range: core::ops::Range<usize>) -> Option<&[f32]> {
-        let d = self.head_dim;
-        let at = (h * self.capacity + range.start) * d;
-        match &self.v {
-            Buf::F32(b) => Some(&b[at..at + range.len() * d]),
-            Buf::F16(_) => None,
-        }
+        self.v.f32_slice(self.value_span(h, range))
     }
 
     /// Keys of head `h` at positions `0..len`, row-major (`len × head_dim`) as f32 into `out`:

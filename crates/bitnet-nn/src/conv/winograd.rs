@@ -53,37 +53,50 @@ pub fn kernel_transform(w: &[f32], out_ch: usize, in_ch: usize) -> Result<Vec<f3
 
 /// `V = Bᵀ d B` of one 4×4 tile `d` (row-major) (the log's `winograd_input_transform`).
 pub fn input_transform(d: &[f32; 16]) -> [f32; 16] {
-    let row = |r: usize| [d[4 * r], d[4 * r + 1], d[4 * r + 2], d[4 * r + 3]];
-    let (d0, d1, d2, d3) = (row(0), row(1), row(2), row(3));
-    let mut t = [[0f32; 4]; 4];
-    for k in 0..4 {
-        t[0][k] = d0[k] - d2[k];
-        t[1][k] = d1[k] + d2[k];
-        t[2][k] = d2[k] - d1[k];
-        t[3][k] = d1[k] - d3[k];
-    }
-    let mut v = [0f32; 16];
-    for (r, tr) in t.iter().enumerate() {
-        v[4 * r] = tr[0] - tr[2];
-        v[4 * r + 1] = tr[1] + tr[2];
-        v[4 * r + 2] = tr[2] - tr[1];
-        v[4 * r + 3] = tr[1] - tr[3];
-    }
-    v
+    let d: [[f32; 4]; 4] = core::array::from_fn(|r| core::array::from_fn(|k| d[4 * r + k]));
+    bt_d_b(d, |a, b| a + b, |a, b| a - b)
 }
 
 /// `Y = Aᵀ m A`: the 2×2 outputs of one 4×4 product tile (row-major).
 pub fn output_transform(m: &[f32; 16]) -> [f32; 4] {
-    let mut t = [[0f32; 4]; 2];
-    for k in 0..4 {
-        t[0][k] = m[k] + m[4 + k] + m[8 + k];
-        t[1][k] = m[4 + k] - m[8 + k] - m[12 + k];
-    }
+    at_m_a(*m, |a, b| a + b, |a, b| a - b)
+}
+
+/// `Bᵀ d B` (`d[r][k]`: row r, column k; the result row-major) over any value type: f32 for one
+/// tile, a vector of tiles in [`InputRow`].
+#[inline(always)]
+fn bt_d_b<T: Copy>(d: [[T; 4]; 4], add: impl Fn(T, T) -> T, sub: impl Fn(T, T) -> T) -> [T; 16] {
+    // t = Bᵀ d, column by column.
+    let t: [[T; 4]; 4] = core::array::from_fn(|k| {
+        [
+            sub(d[0][k], d[2][k]),
+            add(d[1][k], d[2][k]),
+            sub(d[2][k], d[1][k]),
+            sub(d[1][k], d[3][k]),
+        ]
+    });
+    // Then each row r of t times B.
+    core::array::from_fn(|i| {
+        let (r, s) = (i / 4, i % 4);
+        match s {
+            0 => sub(t[0][r], t[2][r]),
+            1 => add(t[1][r], t[2][r]),
+            2 => sub(t[2][r], t[1][r]),
+            _ => sub(t[1][r], t[3][r]),
+        }
+    })
+}
+
+/// `Aᵀ m A` (`m` row-major; the 2×2 result row-major) over any value type.
+#[inline(always)]
+fn at_m_a<T: Copy>(m: [T; 16], add: impl Fn(T, T) -> T, sub: impl Fn(T, T) -> T) -> [T; 4] {
+    let t0: [T; 4] = core::array::from_fn(|k| add(add(m[k], m[4 + k]), m[8 + k]));
+    let t1: [T; 4] = core::array::from_fn(|k| sub(sub(m[4 + k], m[8 + k]), m[12 + k]));
     [
-        t[0][0] + t[0][1] + t[0][2],
-        t[0][1] - t[0][2] - t[0][3],
-        t[1][0] + t[1][1] + t[1][2],
-        t[1][1] - t[1][2] - t[1][3],
+        add(add(t0[0], t0[1]), t0[2]),
+        sub(sub(t0[1], t0[2]), t0[3]),
+        add(add(t1[0], t1[1]), t1[2]),
+        sub(sub(t1[1], t1[2]), t1[3]),
     ]
 }
 
@@ -207,7 +220,7 @@ impl WithSimd for InputRow<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let InputRow { eo, v } = self;
+        let InputRow { eo, mut v } = self;
         let tw = v[0].len();
         let lanes = size_of::<S::f32s>() / size_of::<f32>();
         let rows: [(&[f32], &[f32]); 4] = core::array::from_fn(|a| {
@@ -222,25 +235,9 @@ impl WithSimd for InputRow<'_> {
                 let (e, o) = rows[a];
                 [ld(e, j), ld(o, j), ld(e, j + 1), ld(o, j + 1)]
             });
-            let t: [[S::f32s; 4]; 4] = core::array::from_fn(|k| {
-                [
-                    simd.sub_f32s(d[0][k], d[2][k]),
-                    simd.add_f32s(d[1][k], d[2][k]),
-                    simd.sub_f32s(d[2][k], d[1][k]),
-                    simd.sub_f32s(d[1][k], d[3][k]),
-                ]
-            });
-            // t[k][r] = (Bᵀ d)[r][k]; then each row r times B.
-            for r in 0..4 {
-                let out = [
-                    simd.sub_f32s(t[0][r], t[2][r]),
-                    simd.add_f32s(t[1][r], t[2][r]),
-                    simd.sub_f32s(t[2][r], t[1][r]),
-                    simd.sub_f32s(t[1][r], t[3][r]),
-                ];
-                for (s, &val) in out.iter().enumerate() {
-                    simd.partial_store_f32s(&mut v[4 * r + s][j..j + n], val);
-                }
+            let v_tiles = bt_d_b(d, |a, b| simd.add_f32s(a, b), |a, b| simd.sub_f32s(a, b));
+            for (v, &val) in v.iter_mut().zip(&v_tiles) {
+                simd.partial_store_f32s(&mut v[j..j + n], val);
             }
         }
     }
@@ -262,21 +259,14 @@ impl WithSimd for OutputRow<'_> {
         let OutputRow { m, y } = self;
         let tw = m[0].len();
         let lanes = size_of::<S::f32s>() / size_of::<f32>();
-        let (y0, rest) = y.split_at_mut(tw);
-        let (y1, rest) = rest.split_at_mut(tw);
-        let (y2, y3) = rest.split_at_mut(tw);
         for j in (0..tw).step_by(lanes) {
             let n = lanes.min(tw - j);
             let mv: [S::f32s; 16] =
                 core::array::from_fn(|xi| simd.partial_load_f32s(&m[xi][j..j + n]));
-            let add3 = |a, b, c| simd.add_f32s(simd.add_f32s(a, b), c);
-            let sub2 = |a, b, c| simd.sub_f32s(simd.sub_f32s(a, b), c);
-            let t0: [S::f32s; 4] = core::array::from_fn(|k| add3(mv[k], mv[4 + k], mv[8 + k]));
-            let t1: [S::f32s; 4] = core::array::from_fn(|k| sub2(mv[4 + k], mv[8 + k], mv[12 + k]));
-            simd.partial_store_f32s(&mut y0[j..j + n], add3(t0[0], t0[1], t0[2]));
-            simd.partial_store_f32s(&mut y1[j..j + n], sub2(t0[1], t0[2], t0[3]));
-            simd.partial_store_f32s(&mut y2[j..j + n], add3(t1[0], t1[1], t1[2]));
-            simd.partial_store_f32s(&mut y3[j..j + n], sub2(t1[1], t1[2], t1[3]));
+            let out = at_m_a(mv, |a, b| simd.add_f32s(a, b), |a, b| simd.sub_f32s(a, b));
+            for (y, &val) in y.chunks_exact_mut(tw).zip(&out) {
+                simd.partial_store_f32s(&mut y[j..j + n], val);
+            }
         }
     }
 }

@@ -29,7 +29,7 @@ mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod packed;
 #[cfg(target_arch = "x86_64")]
-mod x86;
+pub(crate) mod x86;
 
 pub use gemm::{gemm_bf16, gemm_bf16_f32, gemm_bf16_f32_on, gemm_bf16_on, gemm_f16, gemm_f16_on};
 

@@ -47,9 +47,9 @@ pub(super) fn f32_to_bf16(path: ConvertPath, src: &[f32], dst: &mut [u16]) {
     by_level!(path, f32_to_bf16_avx512, f32_to_bf16_avx2(src, dst));
 }
 
-/// The mask of the first `n < 16` of 16 lanes.
+/// The mask of the first `n ≤ 16` of 16 lanes.
 #[inline]
-fn lanes16(n: usize) -> __mmask16 {
+pub(crate) fn lanes16(n: usize) -> __mmask16 {
     ((1u32 << n) - 1) as __mmask16
 }
 

@@ -1,6 +1,7 @@
 //! Vectorised memory operations: copy, non-temporal copy, fill; software prefetch.
 //!
-//! All of them take slices at any address and check lengths, returning [`MemError`] on mismatch.
+//! The copies and the fill take slices at any address and check lengths, returning [`MemError`]
+//! on mismatch; the prefetch hints take any address and cannot fail.
 
 mod arch;
 pub mod copy;
